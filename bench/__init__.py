@@ -1,0 +1,1 @@
+"""bench: guidance-scale sweeps, metrics and Pareto frontiers for GLIDE."""

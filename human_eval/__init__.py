@@ -1,0 +1,1 @@
+"""human_eval: pairwise human preference studies (photorealism, caption match) and ratings."""

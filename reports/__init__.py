@@ -1,0 +1,1 @@
+"""reports: HTML and PDF reports built from sweep results and rating tables."""
