@@ -1,0 +1,1 @@
+"""The synthetic captioned dataset of the embedded default (see glide.data.synthetic)."""
