@@ -344,8 +344,9 @@ def _check_index(name: str, x: torch.Tensor, n: int, low: int, high: int) -> tor
     """Validate an integer tensor argument (batch size and value range); return it as int64."""
     if not isinstance(x, torch.Tensor) or x.dtype.is_floating_point or x.dtype.is_complex:
         raise GlideError(f"{name} must be an integer tensor, got {type(x).__name__} {x!r:.80}")
-    if x.shape[0] != n or (name != "tokens" and x.dim() != 1):
-        expected = f"[{n}]" if name != "tokens" else f"[{n}, L]"
+    ndim = 2 if name == "tokens" else 1
+    if x.dim() != ndim or x.shape[0] != n:
+        expected = f"[{n}]" if ndim == 1 else f"[{n}, L]"
         raise GlideError(f"{name} has shape {tuple(x.shape)}; expected {expected}")
     if x.device.type != "meta" and x.numel() and (int(x.min()) < low or int(x.max()) > high):
         raise GlideError(

@@ -314,6 +314,8 @@ def test_bad_inputs_name_the_argument() -> None:
         model.image_embeddings(x, torch.tensor([0, 50]))
     with pytest.raises(GlideError, match=r"t has shape \(3,\)"):
         model.image_embeddings(x, torch.tensor([0, 1, 2]))
+    with pytest.raises(GlideError, match=r"t has shape \(\)"):
+        model.image_embeddings(x, torch.tensor(3))
     with pytest.raises(GlideError, match="t must be an integer tensor"):
         model.image_embeddings(x, torch.tensor([0.5, 1.0]))
     tokens, text_len = _tiny_text(model)
