@@ -334,3 +334,20 @@ def test_official_size_forward_and_backward() -> None:
     assert f.shape == g.shape == (2, 512)
     (grad,) = torch.autograd.grad((f * g).sum(), x)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_runs_and_stays_close(dtype: torch.dtype) -> None:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model32 = _tiny(dtype=torch.float32).to(device)
+    model_half = _tiny(dtype=torch.float32).to(device=device, dtype=dtype)
+    x, t = torch.randn(2, 3, 16, 16, device=device), torch.tensor([4, 44], device=device)
+    f = model_half.image_embeddings(x, t)
+    assert f.dtype == dtype and torch.isfinite(f).all()
+    torch.testing.assert_close(f.float(), model32.image_embeddings(x, t), atol=5e-2, rtol=0)
+    tokens, text_len = (z.to(device) for z in _tiny_text(model32))
+    g = model_half.text_embeddings(tokens, text_len)
+    assert g.dtype == dtype and torch.isfinite(g).all()
+    torch.testing.assert_close(
+        g.float(), model32.text_embeddings(tokens, text_len), atol=5e-2, rtol=0
+    )
