@@ -1,0 +1,114 @@
+"""Small building blocks shared by the GLIDE networks.
+
+Precision rule used throughout: normalisations and softmaxes run in at least float32 (float16
+and bfloat16 activations are upcast, float64 stays float64) and the result is cast back to the
+input dtype, as the reference does for its mixed-precision path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "GroupNorm32",
+    "LayerNorm32",
+    "attention",
+    "compute_dtype",
+    "normalization",
+    "timestep_embedding",
+    "zero_module",
+]
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype in which numerically sensitive ops run for activations of ``dtype``."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def timestep_embedding(
+    timesteps: torch.Tensor, dim: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Sinusoidal features of the diffusion timestep (Vaswani et al., 2017, sec. 3.5; used by
+    Ho et al., 2020 and GLIDE).
+
+    ``timesteps``: [N] integer (or float) indices into the ORIGINAL 1000-step schedule.
+    Returns [N, dim]: first half ``cos(t * f_i)``, second half ``sin(t * f_i)`` with
+    ``f_i = exp(-ln(10000) * i / half)``, ``i = 0 .. half-1``; an odd ``dim`` gets a zero column.
+    Computed in float32 (float64 when ``dtype`` is float64) and returned as ``dtype``.
+    """
+    work = compute_dtype(dtype)
+    half = dim // 2
+    idx = torch.arange(half, device=timesteps.device, dtype=work)
+    freqs = torch.exp(-math.log(10000.0) * idx / half)
+    args = timesteps.to(work)[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+    return emb.to(dtype)
+
+
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in at least float32, returned in the input dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        work = compute_dtype(x.dtype)
+        weight = None if self.weight is None else self.weight.to(work)
+        bias = None if self.bias is None else self.bias.to(work)
+        y = F.group_norm(x.to(work), self.num_groups, weight, bias, self.eps)
+        return y.to(x.dtype)
+
+
+class LayerNorm32(nn.LayerNorm):
+    """LayerNorm computed in at least float32, returned in the input dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        work = compute_dtype(x.dtype)
+        weight = None if self.weight is None else self.weight.to(work)
+        bias = None if self.bias is None else self.bias.to(work)
+        y = F.layer_norm(x.to(work), self.normalized_shape, weight, bias, self.eps)
+        return y.to(x.dtype)
+
+
+def normalization(channels: int, groups: int = 32) -> GroupNorm32:
+    """The U-Net's GroupNorm: 32 groups, eps 1e-5."""
+    return GroupNorm32(groups, channels, eps=1e-5)
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    """Zero every parameter of ``module`` (in place) and return it.
+
+    Used on the last layer of residual branches so a freshly built network starts as (close to)
+    the identity, as in the reference training setup. Skipped on the meta device.
+    """
+    with torch.no_grad():
+        for p in module.parameters():
+            if not p.is_meta:
+                p.zero_()
+    return module
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Scaled dot-product attention with the softmax in at least float32.
+
+    ``q``: [B, H, T, d], ``k``/``v``: [B, H, S, d], optional additive/boolean ``mask``
+    broadcastable to [B, H, T, S]. Returns [B, H, T, d] in ``q``'s dtype. The logits are
+    ``(q d^-1/4) . (k d^-1/4)``, i.e. the usual ``q.k / sqrt(d)``.
+    """
+    if q.is_cuda and mask is None:
+        # fused kernels accumulate the softmax in float32 themselves
+        return F.scaled_dot_product_attention(q, k, v)
+    scale = q.shape[-1] ** -0.25
+    logits = torch.matmul(q * scale, (k * scale).transpose(-1, -2))
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            logits = logits.masked_fill(~mask, float("-inf"))
+        else:
+            logits = logits + mask
+    weights = torch.softmax(logits.to(compute_dtype(q.dtype)), dim=-1).to(q.dtype)
+    return torch.matmul(weights, v)
