@@ -1,0 +1,95 @@
+"""Generating the images of one run into its folder: sharded, batched, resumable.
+
+Every image goes ``generator -> temp file -> os.replace -> manifest line``, so an interrupted
+run leaves only whole images with records, whole images without records (made again, to the
+same bytes, since the seed is per sample) and temp files that are ignored. A finished run
+generates nothing. Memory does not grow with the number of samples: one batch at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from bench.captions import CaptionSet
+from bench.distributed import DistInfo, shard
+from bench.generators import GenerateFn
+from bench.images import write_png
+from bench.runfolder import RunFolder, image_name
+from bench.spec import sample_seed
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    run_id: str
+    label: str
+    generated: int
+    skipped: int
+    seconds: float
+
+
+def generate_run(
+    folder: RunFolder,
+    captions: CaptionSet,
+    generate: GenerateFn,
+    *,
+    batch_size: int,
+    dist: DistInfo = DistInfo(),
+    progress: bool = True,
+) -> GenerationStats:
+    """Make this process's share of the run's missing images (indices ``i % world == rank``)."""
+    spec = folder.spec
+    settings = spec.settings
+    n = settings.num_samples
+    if len(captions.entries) < n:
+        raise AssertionError("caption set smaller than the run's num_samples")
+    folder.prepare()
+    done = folder.read_manifest()
+    mine = shard(range(n), dist)
+    todo = [i for i in mine if i not in done]
+    size = settings.resolution
+    start = time.perf_counter()
+    desc = spec.label if not dist.enabled else f"{spec.label} [rank {dist.rank}]"
+    with tqdm(
+        total=len(mine),
+        initial=len(mine) - len(todo),
+        desc=desc,
+        unit="img",
+        disable=not progress,
+        position=dist.rank if dist.enabled else None,
+        dynamic_ncols=True,
+    ) as bar:
+        for first in range(0, len(todo), batch_size):
+            indices = todo[first : first + batch_size]
+            entries = [captions.entries[i] for i in indices]
+            seeds = [sample_seed(settings.seed, i) for i in indices]
+            images = np.asarray(
+                generate([e.caption for e in entries], seeds, spec.method, spec.scale)
+            )
+            if images.dtype != np.uint8 or images.shape != (len(indices), size, size, 3):
+                raise AssertionError(
+                    f"generator returned {images.dtype} {images.shape}, "
+                    f"expected uint8 {(len(indices), size, size, 3)}"
+                )
+            records = []
+            for entry, seed, image in zip(entries, seeds, images, strict=True):
+                name = image_name(entry.index, n)
+                write_png(folder.path / name, image)
+                records.append(
+                    {
+                        "index": entry.index,
+                        "caption_id": entry.caption_id,
+                        "image_id": entry.image_id,
+                        "caption": entry.caption,
+                        "seed": seed,
+                        "file": name,
+                    }
+                )
+            folder.append(records)
+            bar.update(len(indices))
+    return GenerationStats(
+        spec.run_id, spec.label, len(todo), len(mine) - len(todo), time.perf_counter() - start
+    )

@@ -1,0 +1,352 @@
+"""Evaluating run folders: shared networks and reference features, per-run caches.
+
+:class:`Evaluator` holds what all runs of a sweep share (the torch-fidelity extractor, the
+reference features, the evaluation CLIP), loaded lazily and once. :class:`EvalContext` gives a
+metric what it needs for one run (features computed in batches from the PNGs and cached in the
+run folder). ``metrics.json`` records each metric with a key over everything that changes it;
+a metric whose key is unchanged is never recomputed.
+
+Reference features are cached at ``<cache_dir>/reference/<key>.npz``; the key hashes the
+reference files (names, sizes, modification times), the resolution, the crop-and-resize policy
+and the extractor's identity (name, weights hash, layers, resize mode, torch-fidelity version).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.images import REFERENCE_PREPROCESS, atomic_write_text, center_crop_resize, read_png
+from bench.metrics.fidelity import ExtractorSpec, FeatureExtractor, resolve_extractor
+from bench.metrics.registry import METRICS, MetricResult, get_metric
+from bench.metrics.store import assets_sha256, load_arrays, save_arrays
+from bench.runfolder import RunFolder
+from bench.spec import content_hash
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("GLIDE_BENCH_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "glide-bench"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    metrics: tuple[str, ...]
+    extractor: str = "auto"
+    inception_weights: Path | None = None
+    clip_model: str = "embedded"
+    clip_pretrained: Path | None = None
+    device: str = "cpu"
+    batch_size: int = 32
+    cache_dir: Path | None = None
+    fid_splits: int = 5
+    isc_splits: int = 10
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    pr_neighborhood: int = 3
+    bootstrap: int = 1000
+    seed: int = 0
+
+    def fidelity_params(self) -> dict[str, Any]:
+        keys = ("fid_splits", "isc_splits", "kid_subsets", "kid_subset_size", "pr_neighborhood")
+        return {k: getattr(self, k) for k in keys} | {"seed": self.seed}
+
+
+def _batches(paths: Sequence[Path], size: int, loader: Callable[[Path], np.ndarray]) -> Iterator:
+    for start in range(0, len(paths), size):
+        yield np.stack([loader(p) for p in paths[start : start + size]])
+
+
+class Evaluator:
+    """Shared evaluation state for the runs of one sweep (one extractor, one reference set)."""
+
+    def __init__(
+        self,
+        config: EvalConfig,
+        *,
+        reference_paths: Sequence[Path],
+        resolution: int,
+        caption_kind: str,
+        generator_description: Any = None,
+    ) -> None:
+        for name in config.metrics:
+            metric = get_metric(name)
+            if metric.family == "caption_match" and caption_kind != "synthetic":
+                raise BenchError(
+                    f"--metrics: {name!r} needs captions of the synthetic grammar (the default "
+                    f"caption source), not {caption_kind!r}; drop it from --metrics"
+                )
+        self.config = config
+        self.reference_paths = list(reference_paths)
+        self.resolution = resolution
+        self.caption_kind = caption_kind
+        self.generator_description = generator_description
+        self.cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+        self._spec: ExtractorSpec | None = None
+        self._extractor: FeatureExtractor | None = None
+        self._reference: dict[str, np.ndarray] | None = None
+        self._ref_stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._clip = None
+
+    def families(self) -> set[str]:
+        return {METRICS[name].family for name in self.config.metrics}
+
+    # -- fidelity ----------------------------------------------------------------------------
+    def extractor_spec(self) -> ExtractorSpec:
+        if self._spec is None:
+            self._spec = resolve_extractor(self.config.extractor, self.config.inception_weights)
+        return self._spec
+
+    def extractor(self) -> FeatureExtractor:
+        if self._extractor is None:
+            self._extractor = FeatureExtractor(self.extractor_spec(), self.config.device)
+        return self._extractor
+
+    def reference_key(self) -> str:
+        files = []
+        for path in self.reference_paths:
+            st = path.stat()
+            files.append([path.name, st.st_size, st.st_mtime_ns])
+        return content_hash(
+            {
+                "files": files,
+                "resolution": self.resolution,
+                "preprocess": REFERENCE_PREPROCESS,
+                "extractor": self.extractor_spec().identity(),
+                "version": 1,
+            },
+            length=24,
+        )
+
+    def reference_features(self) -> dict[str, np.ndarray]:
+        if self._reference is None:
+            key = self.reference_key()
+            path = self.cache_dir / "reference" / f"{key}.npz"
+            arrays = load_arrays(path)
+            if arrays is None:
+                extractor = self.extractor()
+                arrays = extractor.features(
+                    _batches(
+                        self.reference_paths,
+                        self.config.batch_size,
+                        lambda p: center_crop_resize(p, self.resolution),
+                    ),
+                    total=len(self.reference_paths),
+                    desc="reference features",
+                )
+                save_arrays(path, arrays)
+                meta = {
+                    "key": key,
+                    "num_images": len(self.reference_paths),
+                    "first_file": str(self.reference_paths[0]),
+                    "resolution": self.resolution,
+                    "preprocess": REFERENCE_PREPROCESS,
+                    "extractor": self.extractor_spec().identity(),
+                }
+                atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+            self._reference = arrays
+        return self._reference
+
+    def reference_stats(self, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        from bench.metrics.fidelity_metrics import feature_statistics
+
+        if layer not in self._ref_stats:
+            self._ref_stats[layer] = feature_statistics(self.reference_features()[layer])
+        return self._ref_stats[layer]
+
+    # -- clip / classifier -------------------------------------------------------------------
+    def clip(self):
+        from bench.metrics.clip_score import ClipScorer
+
+        if self._clip is None:
+            self._clip = ClipScorer(
+                self.config.clip_model,
+                self.config.clip_pretrained,
+                device=self.config.device,
+                generator_description=self.generator_description,
+            )
+        return self._clip
+
+    def family_key(self, family: str) -> str:
+        from bench.metrics.clip_score import clip_identity
+
+        if family == "fidelity":
+            body = {
+                "extractor": self.extractor_spec().identity(),
+                "reference": self.reference_key(),
+                "params": self.config.fidelity_params(),
+            }
+        elif family == "clip":
+            body = {
+                "clip": clip_identity(self.config.clip_model, self.config.clip_pretrained),
+                "bootstrap": self.config.bootstrap,
+                "seed": self.config.seed,
+            }
+        else:
+            body = {"classifier": assets_sha256(), "version": 1}
+        return content_hash({"family": family, **body})
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata for sweep.json: which networks judged the images."""
+        from bench.metrics.clip_score import clip_identity
+
+        out: dict[str, Any] = {"metrics": list(self.config.metrics)}
+        families = self.families()
+        if "fidelity" in families:
+            out["extractor"] = self.extractor_spec().identity()
+            out["reference"] = {
+                "num_images": len(self.reference_paths),
+                "preprocess": REFERENCE_PREPROCESS,
+                "resolution": self.resolution,
+                "cache_key": self.reference_key(),
+            }
+            out["fidelity_params"] = self.config.fidelity_params()
+        if "clip" in families:
+            out["clip"] = clip_identity(self.config.clip_model, self.config.clip_pretrained)
+        if "caption_match" in families:
+            out["caption_match"] = {"classifier_assets_sha256": assets_sha256()}
+        return out
+
+    # -- one run -----------------------------------------------------------------------------
+    def evaluate(self, folder: RunFolder) -> dict[str, MetricResult]:
+        """Compute (or reuse from metrics.json) every configured metric of one finished run."""
+        path = folder.path / "metrics.json"
+        stored: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                stored = json.loads(path.read_text(encoding="utf-8")).get("metrics", {})
+            except json.JSONDecodeError:
+                stored = {}
+        keys = {name: self.family_key(METRICS[name].family) for name in self.config.metrics}
+        ctx: EvalContext | None = None
+        results: dict[str, MetricResult] = {}
+        changed = False
+        for name in self.config.metrics:
+            entry = stored.get(name)
+            if entry is not None and entry.get("key") == keys[name]:
+                fields = {k: entry[k] for k in MetricResult.__dataclass_fields__}
+                results[name] = MetricResult(**fields)
+                continue
+            ctx = ctx or EvalContext(self, folder)
+            results[name] = METRICS[name].compute(ctx)
+            changed = True
+        if changed:
+            for name, result in results.items():
+                metric = METRICS[name]
+                stored[name] = {
+                    "key": keys[name],
+                    "display_name": metric.display_name,
+                    "lower_is_better": metric.lower_is_better,
+                    **result.to_json(),
+                }
+            doc = {
+                "run_id": folder.spec.run_id,
+                "label": folder.spec.label,
+                "updated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                "metrics": stored,
+            }
+            atomic_write_text(
+                path, json.dumps(doc, indent=2, sort_keys=True, allow_nan=True) + "\n"
+            )
+        return results
+
+
+class EvalContext:
+    """What a metric sees of one run; features are computed once and cached in the run folder."""
+
+    def __init__(self, evaluator: Evaluator, folder: RunFolder) -> None:
+        self.evaluator = evaluator
+        self.config = evaluator.config
+        self.folder = folder
+        self.image_paths = folder.image_files()
+        done = folder.read_manifest()
+        self.captions = [done[i]["caption"] for i in range(len(self.image_paths))]
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, name: str, fn: Callable[[], Any]) -> Any:
+        if name not in self._memo:
+            self._memo[name] = fn()
+        return self._memo[name]
+
+    # fidelity
+    def extractor_label(self) -> str:
+        return self.evaluator.extractor_spec().name
+
+    def num_reference(self) -> int:
+        return len(self.evaluator.reference_paths)
+
+    def _gen_all(self) -> dict[str, np.ndarray]:
+        def compute() -> dict[str, np.ndarray]:
+            spec = self.evaluator.extractor_spec()
+            path = self.folder.path / "features" / f"{spec.key()}-n{len(self.image_paths)}.npz"
+            arrays = load_arrays(path)
+            if arrays is None:
+                arrays = self.evaluator.extractor().features(
+                    _batches(self.image_paths, self.config.batch_size, read_png),
+                    total=len(self.image_paths),
+                    desc=f"{self.folder.spec.label} features",
+                )
+                save_arrays(path, arrays)
+            return arrays
+
+        return self.memo("gen_features", compute)
+
+    def gen_features(self, metric: str) -> np.ndarray:
+        """Generated-image features for ``metric`` ('isc', 'fid', 'kid', 'prc'): [N, D]."""
+        return self._gen_all()[self.evaluator.extractor_spec().layer(metric)]
+
+    def ref_features(self, metric: str) -> np.ndarray:
+        return self.evaluator.reference_features()[self.evaluator.extractor_spec().layer(metric)]
+
+    def ref_stats(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.evaluator.reference_stats(self.evaluator.extractor_spec().layer(metric))
+
+    # clip
+    def clip_label(self) -> str:
+        return self.evaluator.clip().label
+
+    def clip_scores(self) -> np.ndarray:
+        def compute() -> np.ndarray:
+            key = self.evaluator.family_key("clip")
+            path = self.folder.path / "features" / f"clip-{key}-n{len(self.image_paths)}.npz"
+            arrays = load_arrays(path)
+            if arrays is None:
+                scores = self.evaluator.clip().scores(
+                    self.image_paths, self.captions, batch_size=self.config.batch_size
+                )
+                arrays = {"clip_score": scores}
+                save_arrays(path, arrays)
+            return arrays["clip_score"]
+
+        return self.memo("clip_scores", compute)
+
+    # caption match
+    def classifier_label(self) -> str:
+        return "attribute classifier (bench/assets)"
+
+    def caption_matches(self) -> np.ndarray:
+        def compute() -> np.ndarray:
+            from bench.embedded import caption_match
+
+            out = []
+            size = self.config.batch_size
+            for start, batch in zip(
+                range(0, len(self.image_paths), size),
+                _batches(self.image_paths, size, read_png),
+                strict=True,
+            ):
+                out.append(np.asarray(caption_match(batch, self.captions[start : start + size])))
+            return np.concatenate(out).astype(bool)
+
+        return self.memo("caption_matches", compute)

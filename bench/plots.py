@@ -1,0 +1,149 @@
+"""Pareto-frontier plots like the paper's figure 6, from the results table only.
+
+Three plots: precision vs recall, IS vs FID, CLIP score vs FID. Both guidance methods are
+overlaid (a line through each method's points in scale order), every point is labelled with its
+scale, error bars show the intervals, and points on the joint Pareto front (across methods)
+are ringed. Written as PNG and SVG with matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.images import atomic_write_bytes
+from bench.pareto import pareto_front
+from bench.spec import format_scale
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    name: str
+    x: str
+    y: str
+    title: str
+
+
+PLOTS = (
+    PlotSpec("pareto_pr", "recall", "precision", "Precision vs recall"),
+    PlotSpec("pareto_is_fid", "fid", "is", "Inception Score vs FID"),
+    PlotSpec("pareto_clip_fid", "fid", "clip_score", "CLIP score vs FID"),
+)
+STYLE = {"cfg": ("tab:blue", "o", "classifier-free"), "clip": ("tab:orange", "s", "CLIP guidance")}
+
+
+def _points(table: pd.DataFrame, plot: PlotSpec) -> pd.DataFrame | None:
+    rows = table[table["metric"].isin([plot.x, plot.y])]
+    if rows.empty or not {plot.x, plot.y} <= set(rows["metric"]):
+        return None
+    value = rows.pivot_table(index=["method", "scale"], columns="metric", values="value")
+    low = rows.pivot_table(index=["method", "scale"], columns="metric", values="ci_low")
+    high = rows.pivot_table(index=["method", "scale"], columns="metric", values="ci_high")
+    out = pd.DataFrame(
+        {
+            "x": value[plot.x],
+            "y": value[plot.y],
+            "x_low": low[plot.x],
+            "x_high": high[plot.x],
+            "y_low": low[plot.y],
+            "y_high": high[plot.y],
+        }
+    ).reset_index()
+    return out.dropna(subset=["x", "y"])
+
+
+def _axis_label(table: pd.DataFrame, metric: str) -> str:
+    row = table[table["metric"] == metric].iloc[0]
+    better = "lower is better" if row["lower_is_better"] else "higher is better"
+    return f"{row['display_name']} ({better})"
+
+
+def _err(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
+    lo, hi = values - low, high - values
+    if not (np.isfinite(lo).any() or np.isfinite(hi).any()):
+        return None
+    return np.vstack(
+        [np.nan_to_num(np.maximum(lo, 0), nan=0.0), np.nan_to_num(np.maximum(hi, 0), nan=0.0)]
+    )
+
+
+def plot_pareto(
+    table: pd.DataFrame, plot: PlotSpec, out_dir: Path, subtitle: str = ""
+) -> list[Path]:
+    """Draw one plot; returns the written files ([] when a metric is missing)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    points = _points(table, plot)
+    if points is None or points.empty:
+        return []
+    lower = dict(zip(table["metric"], table["lower_is_better"], strict=False))
+    directions = ["min" if lower[plot.x] else "max", "min" if lower[plot.y] else "max"]
+    front = pareto_front(points[["x", "y"]].to_numpy(), directions)
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=150)
+    for method, group in points.groupby("method", sort=True):
+        color, marker, name = STYLE.get(method, ("tab:gray", "^", method))
+        group = group.sort_values("scale")
+        x, y = group["x"].to_numpy(), group["y"].to_numpy()
+        ax.errorbar(
+            x,
+            y,
+            xerr=_err(x, group["x_low"].to_numpy(), group["x_high"].to_numpy()),
+            yerr=_err(y, group["y_low"].to_numpy(), group["y_high"].to_numpy()),
+            color=color,
+            marker=marker,
+            linestyle="-",
+            linewidth=1.2,
+            markersize=6,
+            elinewidth=0.7,
+            capsize=2,
+            alpha=0.9,
+            label=name,
+        )
+        for xi, yi, scale in zip(x, y, group["scale"], strict=True):
+            ax.annotate(
+                format_scale(scale),
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=8,
+                color=color,
+            )
+    on_front = points[front]
+    ax.scatter(
+        on_front["x"],
+        on_front["y"],
+        s=180,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=1.3,
+        label="non-dominated",
+        zorder=5,
+    )
+    ax.set_xlabel(_axis_label(table, plot.x))
+    ax.set_ylabel(_axis_label(table, plot.y))
+    ax.set_title(plot.title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    written = []
+    for ext in ("png", "svg"):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=ext)
+        path = Path(out_dir) / f"{plot.name}.{ext}"
+        atomic_write_bytes(path, buffer.getvalue())
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def plot_all(table: pd.DataFrame, out_dir: Path, subtitle: str = "") -> dict[str, list[Path]]:
+    """All three plots into ``out_dir``; a plot whose metrics are absent maps to []."""
+    return {plot.name: plot_pareto(table, plot, out_dir, subtitle) for plot in PLOTS}

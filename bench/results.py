@@ -1,0 +1,102 @@
+"""The tidy results table: one row per (run, metric), written as CSV and Parquet.
+
+Columns (CONTRACTS.md): run_id, method, scale, label, metric, display_name, value, ci_low,
+ci_high, n, lower_is_better, extractor, notes. ``value`` may be NaN only with a note saying
+why. All fidelity metrics in one table come from one feature extractor (checked here).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from bench.images import atomic_write_bytes
+from bench.metrics.registry import METRICS, MetricResult
+from bench.spec import RunSpec
+
+COLUMNS = [
+    "run_id",
+    "method",
+    "scale",
+    "label",
+    "metric",
+    "display_name",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "lower_is_better",
+    "extractor",
+    "notes",
+]
+
+
+def build_table(runs: Sequence[tuple[RunSpec, Mapping[str, MetricResult]]]) -> pd.DataFrame:
+    """Rows for every run and metric, sorted by method, scale and metric order."""
+    rows = []
+    for spec, results in runs:
+        for name, result in results.items():
+            metric = METRICS[name]
+            if math.isnan(result.value) and not result.notes:
+                raise AssertionError(f"{spec.label} {name}: NaN without a note")
+            rows.append(
+                {
+                    "run_id": spec.run_id,
+                    "method": spec.method,
+                    "scale": spec.scale,
+                    "label": spec.label,
+                    "metric": name,
+                    "display_name": metric.display_name,
+                    "value": float(result.value),
+                    "ci_low": float(result.ci_low),
+                    "ci_high": float(result.ci_high),
+                    "n": int(result.n),
+                    "lower_is_better": bool(metric.lower_is_better),
+                    "extractor": result.extractor,
+                    "notes": result.notes,
+                }
+            )
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    fidelity = table[table["metric"].map(lambda m: METRICS[m].family == "fidelity")]
+    extractors = sorted(set(fidelity["extractor"]))
+    if len(extractors) > 1:
+        raise AssertionError(f"one table mixes feature extractors {extractors}")
+    order = {name: i for i, name in enumerate(METRICS)}
+    table = table.assign(_order=table["metric"].map(order))
+    table = table.sort_values(["method", "scale", "_order"], kind="stable").drop(columns="_order")
+    return table.reset_index(drop=True).astype(
+        {
+            "scale": "float64",
+            "value": "float64",
+            "ci_low": "float64",
+            "ci_high": "float64",
+            "n": "int64",
+            "lower_is_better": "bool",
+        }
+    )
+
+
+def write_table(table: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``results.csv`` and ``results.parquet`` atomically; returns their paths."""
+    out_dir = Path(out_dir)
+    csv_path, parquet_path = out_dir / "results.csv", out_dir / "results.parquet"
+    atomic_write_bytes(csv_path, table.to_csv(index=False).encode("utf-8"))
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    atomic_write_bytes(parquet_path, buffer.getvalue())
+    return csv_path, parquet_path
+
+
+def wide(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (method, scale, label) with a column per metric value."""
+    return (
+        table.pivot_table(
+            index=["method", "scale", "label"], columns="metric", values="value", dropna=False
+        )
+        .reset_index()
+        .rename_axis(columns=None)
+    )
