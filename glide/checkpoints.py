@@ -1,0 +1,518 @@
+"""Checkpoint registry, download cache, strict loading and saving.
+
+The six official GLIDE (filtered) checkpoints are registered under the names ``base``,
+``upsample``, ``base-inpaint``, ``upsample-inpaint``, ``clip-image-enc`` and ``clip-text-enc``
+with their published download locations. A name is resolved to a file:
+
+1. in ``checkpoints_dir`` when one is given (the official file name, e.g. ``base_inpaint.pt``);
+2. else in the cache directory (``$GLIDE_CACHE_DIR`` or ``~/.cache/glide-bench``), downloading
+   it there first when a network exists (file lock, temp file, atomic rename).
+
+A path to a ``.pt`` file always works. The architecture comes from, in order: the ``options``
+argument; ``glide_options.json`` in the checkpoints directory (``{"<name>": options dict or
+CLIP config_yaml dict}``, for non-official sizes); the official preset of the name.
+
+Loading is strict: a file whose keys or shapes differ from the architecture is refused with a
+:class:`~glide.errors.CheckpointError` listing the missing, unexpected and mis-shaped keys.
+This is the package's only disk/network I/O besides the tokenizer vocabularies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from glide.config import CLIPConfig, UNetConfig
+from glide.errors import CheckpointError, GlideError
+
+__all__ = [
+    "CHECKPOINTS",
+    "OPTIONS_FILE",
+    "CheckpointInfo",
+    "ResolvedCheckpoint",
+    "check_state_dict",
+    "default_cache_dir",
+    "load_checkpoint",
+    "load_clip",
+    "load_state_dict_file",
+    "read_options_file",
+    "register_checkpoint",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "sha256_file",
+    "write_options_file",
+]
+
+OPTIONS_FILE = "glide_options.json"
+_URL_ROOT = "https://openaipublic.blob.core.windows.net/diffusion/dec-2021/"
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A registered checkpoint. ``kind`` is "unet", "clip-image" or "clip-text"; ``preset``
+    names the official architecture (a UNetConfig or CLIPConfig preset)."""
+
+    name: str
+    filename: str
+    url: str
+    kind: str
+    preset: str
+    sha256: str | None = None  # OpenAI published no checksums for these files
+
+
+CHECKPOINTS: dict[str, CheckpointInfo] = {}
+
+
+def register_checkpoint(info: CheckpointInfo) -> CheckpointInfo:
+    """Add a checkpoint to the registry; refuses a name that is already taken."""
+    if info.name in CHECKPOINTS:
+        raise GlideError(f"checkpoint name {info.name!r} is already registered; pick another")
+    if info.kind not in ("unet", "clip-image", "clip-text"):
+        raise GlideError(f"kind={info.kind!r} is invalid: use 'unet', 'clip-image', 'clip-text'")
+    CHECKPOINTS[info.name] = info
+    return info
+
+
+for _name, _file, _kind, _preset in (
+    ("base", "base.pt", "unet", "base"),
+    ("upsample", "upsample.pt", "unet", "upsample"),
+    ("base-inpaint", "base_inpaint.pt", "unet", "base-inpaint"),
+    ("upsample-inpaint", "upsample_inpaint.pt", "unet", "upsample-inpaint"),
+    ("clip-image-enc", "clip_image_enc.pt", "clip-image", "clip"),
+    ("clip-text-enc", "clip_text_enc.pt", "clip-text", "clip"),
+):
+    register_checkpoint(CheckpointInfo(_name, _file, _URL_ROOT + _file, _kind, _preset))
+
+# the reference's own names for the CLIP files
+_ALIASES = {"clip/image-enc": "clip-image-enc", "clip/text-enc": "clip-text-enc"}
+
+
+# ----- files, hashing, options -------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$GLIDE_CACHE_DIR``, else ``~/.cache/glide-bench``."""
+    env = os.environ.get("GLIDE_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "glide-bench"
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_options_file(checkpoints_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """The ``glide_options.json`` of a checkpoints directory ({} when absent)."""
+    path = Path(checkpoints_dir) / OPTIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}); fix or delete it") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise CheckpointError(
+            f"{path} must be a JSON object mapping checkpoint names to options/config dicts"
+        )
+    return data
+
+
+def write_options_file(
+    checkpoints_dir: str | Path, entries: Mapping[str, UNetConfig | CLIPConfig | Mapping]
+) -> Path:
+    """Merge ``entries`` into the directory's ``glide_options.json`` (atomic write)."""
+    folder = Path(checkpoints_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = read_options_file(folder)
+    for name, value in entries.items():
+        if isinstance(value, UNetConfig):
+            value = value.to_options()
+        elif isinstance(value, CLIPConfig):
+            value = value.to_yaml_dict()
+        data[name] = dict(value)
+    path = folder / OPTIONS_FILE
+    _atomic_write(path, lambda fh: fh.write(json.dumps(data, indent=1, sort_keys=True).encode()))
+    return path
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _download(info: CheckpointInfo, dest: Path, progress: bool) -> None:
+    """Fetch ``info.url`` to ``dest`` under a file lock; temp file + atomic rename."""
+    from filelock import FileLock
+    from tqdm.auto import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(dest) + ".lock"):
+        if dest.is_file():  # another process finished it while we waited
+            return
+        try:
+            with urllib.request.urlopen(info.url, timeout=60) as response:
+                total = int(response.headers.get("Content-Length") or 0)
+
+                def write(fh) -> None:
+                    done = 0
+                    with tqdm(
+                        total=total or None,
+                        unit="B",
+                        unit_scale=True,
+                        desc=info.filename,
+                        disable=not progress,
+                    ) as bar:
+                        while chunk := response.read(1 << 20):
+                            fh.write(chunk)
+                            done += len(chunk)
+                            bar.update(len(chunk))
+                    if total and done != total:
+                        raise CheckpointError(
+                            f"download of {info.url} stopped at {done} of {total} bytes; retry"
+                        )
+
+                _atomic_write(dest, write)
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            raise CheckpointError(
+                f"could not download checkpoint {info.name!r} from {info.url} ({err}). Without "
+                f"a network, fetch {info.filename} by hand and pass checkpoints_dir=<its folder>"
+            ) from None
+    if info.sha256 and sha256_file(dest) != info.sha256:
+        dest.unlink()
+        raise CheckpointError(f"{info.filename}: SHA-256 mismatch after download; retry")
+
+
+# ----- resolution ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedCheckpoint:
+    """Where a checkpoint lives and which architecture it has."""
+
+    name: str
+    path: Path
+    kind: str  # "unet", "clip-image", "clip-text"
+    config: UNetConfig | CLIPConfig
+
+
+def _config_for(kind: str, value: Any) -> UNetConfig | CLIPConfig:
+    if kind == "unet":
+        if isinstance(value, str):
+            return UNetConfig.preset(value)
+        return UNetConfig.from_options(value)
+    if isinstance(value, str):
+        return CLIPConfig.preset(value)
+    return CLIPConfig.from_yaml_dict(value)
+
+
+def resolve_checkpoint(
+    name_or_path: str | Path,
+    *,
+    checkpoints_dir: str | Path | None = None,
+    options: Mapping[str, Any] | UNetConfig | CLIPConfig | None = None,
+    kind: str | None = None,
+    cache_dir: str | Path | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> ResolvedCheckpoint:
+    """Find the file and architecture of a checkpoint name or path (see the module doc)."""
+    key = _ALIASES.get(str(name_or_path), str(name_or_path))
+    info = CHECKPOINTS.get(key)
+    folder = Path(checkpoints_dir) if checkpoints_dir is not None else None
+    if folder is not None and not folder.is_dir():
+        raise CheckpointError(f"checkpoints_dir={str(folder)!r} is not a directory")
+    dir_options = read_options_file(folder) if folder is not None else {}
+
+    if info is None and key in dir_options and folder is not None:
+        # a non-official name described by glide_options.json: <name>.pt or <name_>.pt
+        candidates = [folder / f"{key}.pt", folder / f"{key.replace('-', '_')}.pt"]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise CheckpointError(
+                f"{folder / OPTIONS_FILE} describes {key!r} but neither "
+                f"{candidates[0].name} nor {candidates[1].name} is in {folder}"
+            )
+        name = key
+    elif info is None:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise CheckpointError(
+                f"checkpoint {str(name_or_path)!r} is neither a registered name "
+                f"({', '.join(CHECKPOINTS)}) nor an existing file"
+            )
+        folder = path.parent
+        dir_options = read_options_file(folder)
+        by_file = {i.filename: i for i in CHECKPOINTS.values()}
+        info = by_file.get(path.name)
+        name = info.name if info else path.stem
+    else:
+        name = info.name
+        if folder is not None:
+            path = folder / info.filename
+            if not path.is_file():
+                present = sorted(p.name for p in folder.glob("*.pt"))
+                raise CheckpointError(
+                    f"checkpoint {name!r}: {info.filename} is not in "
+                    f"checkpoints_dir={str(folder)!r} (it holds {present or 'no .pt files'}); "
+                    "add the file or drop checkpoints_dir to use the official download"
+                )
+        else:
+            path = Path(cache_dir or default_cache_dir()) / info.filename
+            if not path.is_file():
+                if not download:
+                    raise CheckpointError(
+                        f"checkpoint {name!r} is not cached at {path} and download=False; "
+                        f"fetch {info.url} or pass checkpoints_dir"
+                    )
+                _download(info, path, progress)
+
+    stem_key = path.stem
+    entry = dir_options.get(name, dir_options.get(stem_key))
+    ckpt_kind = kind or (info.kind if info else None)
+    if ckpt_kind is None:
+        ckpt_kind = _guess_kind(options if options is not None else entry)
+    if options is not None:
+        config = _config_for(ckpt_kind, options)
+    elif entry is not None:
+        config = _config_for(ckpt_kind, entry)
+    elif info is not None:
+        config = _config_for(ckpt_kind, info.preset)
+    else:
+        raise CheckpointError(
+            f"checkpoint file {str(path)!r} is not an official file name and {OPTIONS_FILE} in "
+            f"its folder does not describe {name!r}; pass options=<options dict or UNetConfig>"
+        )
+    return ResolvedCheckpoint(name=name, path=path, kind=ckpt_kind, config=config)
+
+
+def _guess_kind(value: Any) -> str:
+    if isinstance(value, CLIPConfig):
+        raise GlideError("a CLIPConfig describes two files; use load_clip() for the noised CLIP")
+    if isinstance(value, Mapping) and "n_xf_blocks_image" in value:
+        raise GlideError("this entry is a CLIP config; use load_clip() for the noised CLIP")
+    return "unet"
+
+
+# ----- loading ------------------------------------------------------------------------------
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a plain ``dict[str, Tensor]`` checkpoint (also accepts ``{"state_dict": ...}``)."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any failure here means a bad file
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r}: {type(err).__name__}: {err}. The file may be "
+            "truncated or not a PyTorch state dict; delete it (a cached download is fetched "
+            "again) or pass the right file"
+        ) from None
+    if isinstance(obj, Mapping) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        for wrapper in ("state_dict", "model"):
+            inner = obj.get(wrapper)
+            if isinstance(inner, Mapping):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not hold a dict of tensors (a state_dict)"
+        )
+    return dict(obj)
+
+
+def check_state_dict(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint"
+) -> None:
+    """Raise CheckpointError unless ``state_dict`` has exactly the model's keys and shapes."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state_dict.items()}
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    misshaped = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+    if not (missing or unexpected or misshaped):
+        return
+
+    def listing(keys: list[str], fmt) -> str:
+        shown = ", ".join(fmt(k) for k in keys[:12])
+        return shown + (f", ... ({len(keys) - 12} more)" if len(keys) > 12 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing key(s): " + listing(missing, str))
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s): " + listing(unexpected, str))
+    if misshaped:
+        parts.append(
+            f"{len(misshaped)} mis-shaped key(s): "
+            + listing(misshaped, lambda k: f"{k} (file {list(got[k])}, model {list(expected[k])})")
+        )
+    raise CheckpointError(
+        f"{source} does not match the architecture {type(model).__name__}: "
+        + "; ".join(parts)
+        + ". Check that the options (options=, glide_options.json) describe this file"
+    )
+
+
+def _load_into(
+    model: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    source: str,
+    device: torch.device | str,
+    dtype: torch.dtype,
+) -> nn.Module:
+    """Strictly load ``state_dict`` into ``model`` (possibly built on the meta device)."""
+    check_state_dict(model, state_dict, source=source)
+    tensors = {
+        k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)
+        for k, v in state_dict.items()
+    }
+    model.load_state_dict(tensors, strict=True, assign=True)
+    return model.eval()
+
+
+def load_checkpoint(
+    name_or_path: str | Path,
+    *,
+    checkpoints_dir: str | Path | None = None,
+    options: Mapping[str, Any] | UNetConfig | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    cache_dir: str | Path | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> nn.Module:
+    """Load a GLIDE U-Net checkpoint (official name or ``.pt`` path) strictly, in eval mode.
+
+    Returns a :class:`glide.text2im.Text2ImUNet` (or variant) with ``.config`` and
+    ``.checkpoint_path`` set. For the noised CLIP use :func:`load_clip`.
+    """
+    from glide.text2im import build_model
+
+    info = CHECKPOINTS.get(_ALIASES.get(str(name_or_path), str(name_or_path)))
+    if info is not None and info.kind != "unet":
+        raise GlideError(
+            f"{info.name!r} is a noised CLIP checkpoint; load both halves with load_clip()"
+        )
+    resolved = resolve_checkpoint(
+        name_or_path,
+        checkpoints_dir=checkpoints_dir,
+        options=options,
+        cache_dir=cache_dir,
+        download=download,
+        progress=progress,
+    )
+    if resolved.kind != "unet":
+        raise GlideError(
+            f"{resolved.name!r} is a noised CLIP checkpoint; load both halves with load_clip()"
+        )
+    model = build_model(resolved.config, device="meta")
+    state = load_state_dict_file(resolved.path)
+    _load_into(model, state, f"checkpoint {str(resolved.path)!r}", device, dtype)
+    model.checkpoint_path = resolved.path
+    return model
+
+
+def load_clip(
+    source: str | Path | None = None,
+    *,
+    checkpoints_dir: str | Path | None = None,
+    config: str | Mapping[str, Any] | CLIPConfig | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    cache_dir: str | Path | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> nn.Module:
+    """Load the noised CLIP: ``clip_image_enc.pt`` into ``.image_encoder`` and
+    ``clip_text_enc.pt`` into ``.text_encoder`` (strict). ``source`` may be None or "clip"
+    (official files) or a checkpoints directory (same as ``checkpoints_dir``)."""
+    from glide.clip import build_clip, clip_config
+
+    if config is not None:
+        config = clip_config(config)
+    if source is not None and str(source) != "clip":
+        if not Path(source).is_dir():
+            raise GlideError(
+                f"load_clip source={str(source)!r} is invalid: pass None/'clip' (official "
+                "files) or a checkpoints directory holding clip_image_enc.pt and clip_text_enc.pt"
+            )
+        if checkpoints_dir is not None and Path(checkpoints_dir) != Path(source):
+            raise GlideError("pass the checkpoints directory once (source or checkpoints_dir)")
+        checkpoints_dir = source
+    halves = {}
+    for name in ("clip-image-enc", "clip-text-enc"):
+        halves[name] = resolve_checkpoint(
+            name,
+            checkpoints_dir=checkpoints_dir,
+            options=config,
+            cache_dir=cache_dir,
+            download=download,
+            progress=progress,
+        )
+    cfg_image, cfg_text = (halves[n].config for n in halves)
+    if cfg_image != cfg_text:
+        raise CheckpointError(
+            f"{OPTIONS_FILE} gives different CLIP configs for clip-image-enc and clip-text-enc "
+            f"({cfg_image} vs {cfg_text}); one noised CLIP needs one config"
+        )
+    model = build_clip(cfg_image, device=device, dtype=dtype)
+    for name, part in (
+        ("clip-image-enc", model.image_encoder),
+        ("clip-text-enc", model.text_encoder),
+    ):
+        path = halves[name].path
+        state = load_state_dict_file(path)
+        check_state_dict(part, state, source=f"checkpoint {str(path)!r}")
+        part.load_state_dict(state, strict=True)
+    model.checkpoint_paths = {n: r.path for n, r in halves.items()}
+    return model.eval()
+
+
+# ----- saving -------------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    model: nn.Module | Mapping[str, torch.Tensor],
+    path: str | Path,
+    *,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write a plain state dict (official layout: the module's own keys) atomically.
+
+    ``dtype`` optionally casts floating-point tensors (e.g. float16 to halve the file).
+    Returns the path. For the noised CLIP save ``clip.image_encoder`` and ``clip.text_encoder``
+    to ``clip_image_enc.pt`` and ``clip_text_enc.pt``.
+    """
+    state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
+    out = {}
+    for key, tensor in state.items():
+        tensor = tensor.detach().to("cpu")
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        out[key] = tensor.clone().contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda fh: torch.save(out, fh))
+    return path
