@@ -285,10 +285,16 @@ class UNetConfig:
         return cls(**kwargs)
 
     def to_options(self) -> dict[str, Any]:
-        """The reference-style options dict; ``from_options(cfg.to_options()) == cfg``."""
+        """The reference-style options dict; ``from_options(cfg.to_options()) == cfg``.
+
+        ``n_vocab`` (not a reference option: the GPT-2 vocabulary is fixed there) is included
+        only when it differs from 50257; ``channel_mult`` is always written explicitly.
+        """
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "n_vocab" and value == f.default:
+                continue
             if isinstance(value, tuple):
                 value = ",".join(str(v) for v in value)
             out[_FIELD_TO_OPTION.get(f.name, f.name)] = value
