@@ -1,0 +1,181 @@
+"""``python -m human_eval.ratings``: ratings, win rates, agreement and plots of a study.
+
+Writes into ``--out`` (see CONTRACTS "Ratings output"): ratings.csv, winrate_<question>.csv,
+agreement.csv, raters.csv, ratings.json and plots/rating_vs_scale_<question>.{png,svg}. All
+inputs are checked before the folder is created, so a bad argument writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from human_eval.database import open_database, utcnow
+from human_eval.errors import HumanEvalError
+from human_eval.io_utils import write_text
+from human_eval.ratings.compute import RatingSettings, compute_ratings
+from human_eval.ratings.models import DEFAULT_PRIOR_SD
+from human_eval.ratings.plots import plot_rating_vs_scale
+from human_eval.store import load_study
+from human_eval.tables import conditions_frame, raters_frame, votes_frame
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m human_eval.ratings",
+        description="Elo and Bradley-Terry ratings (with bootstrap intervals), win-rate matrices, "
+        "inter-rater agreement and plots for one study.",
+    )
+    p.add_argument(
+        "--db",
+        required=True,
+        help="database URL, e.g. sqlite:///votes.db or postgresql+psycopg://user:pw@host/db",
+    )
+    p.add_argument("--study", required=True, help="study name (as given to study create)")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="condition rated 0 (default: the study's "
+        "reference, chosen at creation: the lowest guidance scale)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="bootstrap replicates for the confidence intervals (default 1000)",
+    )
+    p.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    p.add_argument(
+        "--prior-sd",
+        type=float,
+        default=DEFAULT_PRIOR_SD,
+        help="sd in Elo points of the weak Gaussian prior that keeps ratings finite (default 2000)",
+    )
+    p.add_argument(
+        "--include-excluded",
+        action="store_true",
+        help="also use the votes of raters excluded by the admin",
+    )
+    p.add_argument(
+        "--exclude-flagged",
+        action="store_true",
+        help="also drop raters flagged by the gold pairs (without excluding them in the database)",
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> Path:
+    if args.bootstrap < 1:
+        raise HumanEvalError(f"--bootstrap: {args.bootstrap}; give at least 1 replicate")
+    if not 0.0 < args.ci < 1.0:
+        raise HumanEvalError(f"--ci: {args.ci}; give a level between 0 and 1, e.g. 0.95")
+    if not (args.prior_sd > 0 and math.isfinite(args.prior_sd)):
+        raise HumanEvalError(f"--prior-sd: {args.prior_sd}; give a positive number of points")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise HumanEvalError(f"--out: {str(out)!r} exists and is not a folder")
+    db = open_database(args.db)
+    try:
+        study = load_study(db, args.study)
+        conditions = conditions_frame(db, study)
+        votes = votes_frame(db, study)
+        raters = raters_frame(db, study, votes)
+    finally:
+        db.dispose()
+    names = conditions["condition"].tolist()
+    reference = args.reference or study.reference
+    if reference not in names:
+        raise HumanEvalError(f"--reference: {reference!r} is not a condition; choose from {names}")
+    raters["excluded_now"] = raters["excluded"] | (args.exclude_flagged & raters["flagged"])
+    votes["rater_excluded"] = (
+        votes["rater_id"].map(raters.set_index("rater_id")["excluded_now"]).astype(bool)
+    )
+    usable = votes[~votes["is_gold"] & (args.include_excluded | ~votes["rater_excluded"])]
+    if usable.empty:
+        raise HumanEvalError(
+            f"--study: study {study.name!r} has no usable votes yet ({len(votes)} votes in all, "
+            "gold pairs and excluded raters left out); nothing written"
+        )
+    settings = RatingSettings(
+        n_boot=args.bootstrap, level=args.ci, seed=args.seed, prior_sd=args.prior_sd
+    )
+    questions = list(study.config.questions)
+    result = compute_ratings(
+        votes, conditions, reference, questions, settings, include_excluded=args.include_excluded
+    )
+
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    write_text(out / "ratings.csv", result.ratings.to_csv(index=False))
+    for question, matrix in result.winrates.items():
+        write_text(out / f"winrate_{question}.csv", matrix.to_csv())
+    write_text(out / "agreement.csv", result.agreement.to_csv(index=False))
+    rater_table = raters[["rater", "n_votes", "gold_accuracy", "excluded_now"]].rename(
+        columns={"excluded_now": "excluded"}
+    )
+    write_text(out / "raters.csv", rater_table.to_csv(index=False))
+    for question in result.winrates:
+        plot_rating_vs_scale(
+            result.ratings, question, out / "plots" / f"rating_vs_scale_{question}"
+        )
+    meta = {
+        "study": study.name,
+        "created_at": utcnow().isoformat(),
+        "db": db.display_url,
+        "questions": questions,
+        "reference": reference,
+        "conditions": conditions[["condition", "method", "scale", "run_id"]].to_dict("records"),
+        "counts": {
+            "votes_total": int(len(votes)),
+            "votes_gold": int(votes["is_gold"].sum()),
+            "votes_used": result.votes_used,
+            "raters": int(len(raters)),
+            "raters_excluded": int(raters["excluded_now"].sum()),
+            "raters_flagged": int(raters["flagged"].sum()),
+        },
+        "tie_convention": "a 'can't decide' vote is a tie: half a win for each side (Elo); "
+        "Bradley-Terry models ties explicitly (Davidson 1970, tie parameter nu)",
+        "elo": {
+            "fit": "maximum likelihood",
+            "points_per_factor_10_odds": 400,
+            "base": 10,
+            "reference": reference,
+            "prior_sd_points": args.prior_sd,
+        },
+        "bradley_terry": {
+            "model": "Davidson (1970) with ties",
+            "scale": "Elo points (400 / ln 10 per unit of log-strength)",
+            "tie_parameter_nu": result.tie_parameter,
+        },
+        "bootstrap": {
+            "replicates": args.bootstrap,
+            "level": args.ci,
+            "seed": args.seed,
+            "method": "multinomial resampling of votes, percentile intervals",
+        },
+        "include_excluded": bool(args.include_excluded),
+        "exclude_flagged": bool(args.exclude_flagged),
+        "notes": result.notes,
+        "study_config": study.config.to_json(),
+    }
+    write_text(out / "ratings.json", json.dumps(meta, indent=2, default=str) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        out = run(args)
+    except HumanEvalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"ratings written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

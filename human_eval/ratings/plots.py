@@ -1,0 +1,61 @@
+"""Plot: rating against guidance scale, one line per method, with bootstrap intervals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from human_eval.io_utils import atomic_path  # noqa: E402
+from human_eval.schema import QUESTION_TEXT  # noqa: E402
+
+
+def plot_rating_vs_scale(ratings: pd.DataFrame, question: str, out_stem: Path) -> list[Path]:
+    """Write ``<out_stem>.png`` and ``.svg`` for one question; returns the paths."""
+    df = ratings[ratings["question"] == question]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    elo = df[df["system"] == "elo"]
+    bt = df[df["system"] == "bradley_terry"]
+    for k, (method, group) in enumerate(elo[elo["scale"].notna()].groupby("method", sort=True)):
+        group = group.sort_values("scale")
+        color = f"C{k}"
+        yerr = [group["rating"] - group["ci_low"], group["ci_high"] - group["rating"]]
+        ax.errorbar(
+            group["scale"],
+            group["rating"],
+            yerr=yerr,
+            marker="o",
+            capsize=3,
+            color=color,
+            label=f"{method} (Elo, 95% CI)",
+        )
+        other = bt[(bt["method"] == method) & bt["scale"].notna()].sort_values("scale")
+        ax.plot(
+            other["scale"],
+            other["rating"],
+            linestyle="--",
+            marker="x",
+            color=color,
+            alpha=0.7,
+            label=f"{method} (Bradley-Terry)",
+        )
+    for k, (_, row) in enumerate(elo[elo["scale"].isna()].iterrows()):
+        ax.axhline(row["rating"], linestyle=":", color=f"C{k + 5}", label=row["condition"])
+    ax.axhline(0.0, color="0.7", linewidth=0.8)
+    ax.set_xlabel("guidance scale")
+    ax.set_ylabel("rating (Elo points, reference = 0)")
+    ax.set_title(QUESTION_TEXT.get(question, question), fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths = []
+    for ext in ("png", "svg"):
+        path = out_stem.with_suffix(f".{ext}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150)
+        paths.append(path)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,257 @@
+"""``python -m human_eval.study``: create and manage studies.
+
+Subcommands: ``create`` (a study from run or sweep folders), ``list``, ``invite`` (more invite
+tokens), ``exclude`` / ``include`` (a rater), ``export`` (all votes as CSV or Parquet) and
+``migrate`` (upgrade an older database schema).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from human_eval import schema
+from human_eval.create import STRATEGIES, StudyConfig, add_invites, create_study
+from human_eval.database import open_database, parse_db_url
+from human_eval.errors import HumanEvalError
+from human_eval.io_utils import atomic_path
+from human_eval.runs import load_runs
+from human_eval.store import list_studies, load_study
+from human_eval.tables import set_excluded, votes_frame
+
+_DEFAULTS = StudyConfig()
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        required=True,
+        help="database URL: sqlite:///votes.db (a file, "
+        "created by `create` if missing) or postgresql+psycopg://user:pw@host:5432/db",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m human_eval.study", description=__doc__.split("\n")[0].strip("`: ")
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("create", help="create a study from run folders (or sweep folders)")
+    _db_arg(c)
+    c.add_argument("--name", required=True, help="study name (unique in the database)")
+    c.add_argument(
+        "runs",
+        nargs="+",
+        help="run folders (spec.json + manifest.jsonl + images) "
+        "or sweep folders holding runs/<run_id>/; each is one condition",
+    )
+    c.add_argument(
+        "--questions",
+        nargs="+",
+        default=list(_DEFAULTS.questions),
+        choices=schema.QUESTIONS,
+        help="questions to ask (default: both)",
+    )
+    c.add_argument(
+        "--max-captions",
+        type=int,
+        default=_DEFAULTS.max_captions,
+        help="caption slots per condition pair (a seeded random subset of those all "
+        f"runs share; default {_DEFAULTS.max_captions})",
+    )
+    c.add_argument(
+        "--votes-per-rater",
+        type=int,
+        default=_DEFAULTS.votes_per_rater,
+        help=f"votes asked of each rater (default {_DEFAULTS.votes_per_rater})",
+    )
+    c.add_argument(
+        "--gold-pairs",
+        type=int,
+        default=_DEFAULTS.gold_pairs,
+        help="gold pairs (clean vs noised image); 0 disables quality control "
+        f"(default {_DEFAULTS.gold_pairs})",
+    )
+    c.add_argument(
+        "--gold-rate",
+        type=float,
+        default=_DEFAULTS.gold_rate,
+        help=f"chance that a task is a gold pair (default {_DEFAULTS.gold_rate})",
+    )
+    c.add_argument(
+        "--gold-noise",
+        type=float,
+        default=_DEFAULTS.gold_noise,
+        help=f"noise strength of gold images in (0, 1] (default {_DEFAULTS.gold_noise})",
+    )
+    c.add_argument(
+        "--gold-min-answered",
+        type=int,
+        default=_DEFAULTS.gold_min_answered,
+        help="gold pairs a rater must answer before being judged (default "
+        f"{_DEFAULTS.gold_min_answered})",
+    )
+    c.add_argument(
+        "--gold-min-accuracy",
+        type=float,
+        default=_DEFAULTS.gold_min_accuracy,
+        help=f"raters below this gold accuracy are flagged (default {_DEFAULTS.gold_min_accuracy})",
+    )
+    c.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=_DEFAULTS.strategy,
+        help="pair scheduling: fewest = least-shown condition pair first; uncertain = "
+        "pair with the least predictable outcome per vote so far (default fewest)",
+    )
+    c.add_argument(
+        "--invite-only",
+        action="store_true",
+        help="raters join only with an invite token (not by name)",
+    )
+    c.add_argument("--invites", type=int, default=0, help="invite tokens to create (default 0)")
+    c.add_argument(
+        "--reference", default=None, help="condition rated 0 (default: the lowest guidance scale)"
+    )
+    c.add_argument(
+        "--admin-token",
+        default=None,
+        help="admin token (default: a random one, printed once; only its hash is stored)",
+    )
+    c.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of caption choice, gold pairs and left/right order (default 0)",
+    )
+
+    ls = sub.add_parser("list", help="list the studies in a database")
+    _db_arg(ls)
+
+    inv = sub.add_parser("invite", help="create more invite tokens")
+    _db_arg(inv)
+    inv.add_argument("--study", required=True, help="study name")
+    inv.add_argument("--n", type=int, default=1, help="number of tokens (default 1)")
+
+    for name, text in (
+        ("exclude", "exclude a rater from the ratings"),
+        ("include", "include an excluded rater again"),
+    ):
+        e = sub.add_parser(name, help=text)
+        _db_arg(e)
+        e.add_argument("--study", required=True, help="study name")
+        e.add_argument("--rater", required=True, help="rater name")
+        if name == "exclude":
+            e.add_argument("--reason", default="", help="why (shown on the admin page)")
+
+    ex = sub.add_parser("export", help="export every vote (CSV or Parquet, by file extension)")
+    _db_arg(ex)
+    ex.add_argument("--study", required=True, help="study name")
+    ex.add_argument("--out", required=True, help="output file ending in .csv or .parquet")
+
+    mig = sub.add_parser("migrate", help="upgrade the database schema to this version")
+    _db_arg(mig)
+    return p
+
+
+def _create(args: argparse.Namespace) -> int:
+    parse_db_url(args.db)  # a bad URL fails before anything is read or written
+    config = StudyConfig(
+        questions=tuple(args.questions),
+        max_captions=args.max_captions,
+        votes_per_rater=args.votes_per_rater,
+        gold_pairs=args.gold_pairs,
+        gold_rate=args.gold_rate if args.gold_pairs > 0 else 0.0,
+        gold_noise=args.gold_noise,
+        gold_min_answered=args.gold_min_answered,
+        gold_min_accuracy=args.gold_min_accuracy,
+        strategy=args.strategy,
+        allow_named_join=not args.invite_only,
+        seed=args.seed,
+    )
+    runs = load_runs(args.runs)
+    db = open_database(args.db, create=True)
+    try:
+        made = create_study(
+            db,
+            args.name,
+            runs,
+            config,
+            reference=args.reference,
+            admin_token=args.admin_token,
+            invites=args.invites,
+        )
+    finally:
+        db.dispose()
+    print(
+        f"created study {made.name!r}: {made.n_conditions} conditions "
+        f"({', '.join(made.conditions)}), {made.n_comparisons} comparisons, "
+        f"{made.n_gold} gold pairs; reference {made.reference!r}"
+    )
+    print(f"admin token (shown once, keep it): {made.admin_token}")
+    for token in made.invite_tokens:
+        print(f"invite: ?study={made.name}&invite={token}")
+    print(f"serve it: python -m human_eval.serve --db {args.db}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise HumanEvalError(f"--out: {args.out!r}; end the file name in .csv or .parquet")
+    if not out.parent.is_dir():
+        raise HumanEvalError(f"--out: folder {str(out.parent)!r} does not exist")
+    db = open_database(args.db)
+    try:
+        df = votes_frame(db, load_study(db, args.study))
+    finally:
+        db.dispose()
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    print(f"{len(df)} votes written to {out}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "create":
+        return _create(args)
+    if args.command == "export":
+        return _export(args)
+    db = open_database(args.db, migrate=args.command == "migrate")
+    try:
+        if args.command == "list":
+            for name in list_studies(db):
+                print(name)
+        elif args.command == "migrate":
+            print(f"schema of {db.display_url} is at version {schema.SCHEMA_VERSION}")
+        elif args.command == "invite":
+            study = load_study(db, args.study)
+            for token in add_invites(db, study.id, args.n):
+                print(f"invite: ?study={study.name}&invite={token}")
+        elif args.command in ("exclude", "include"):
+            study = load_study(db, args.study)
+            set_excluded(
+                db, study, args.rater, args.command == "exclude", getattr(args, "reason", "")
+            )
+            print(f"rater {args.rater!r} {args.command}d")
+    finally:
+        db.dispose()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except HumanEvalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
