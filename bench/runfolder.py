@@ -98,6 +98,9 @@ class RunFolder:
         with self._lock:
             done = self.read_manifest()
             text = "".join(json.dumps(done[i], sort_keys=True) + "\n" for i in sorted(done))
+            if self.manifest_path.is_file():
+                if self.manifest_path.read_text(encoding="utf-8") == text:
+                    return  # already clean: a finished run's files are left untouched
             atomic_write_text(self.manifest_path, text)
 
     def is_complete(self) -> bool:

@@ -184,9 +184,11 @@ def kid(ctx) -> MetricResult:
     )
 
     gen, ref = ctx.gen_features("kid"), ctx.ref_features("kid")
-    m = min(ctx.config.kid_subset_size, gen.shape[0], ref.shape[0])
+    # Subsets of at most half of each set, so that they differ and their spread means something
+    # (KID is unbiased for any subset size; only its variance depends on it).
+    m = min(ctx.config.kid_subset_size, gen.shape[0] // 2, ref.shape[0] // 2)
     if m < 2:
-        return _too_few(ctx, gen.shape[0], 2, "KID")
+        return _too_few(ctx, gen.shape[0], 4, "KID")
     out = kid_features_to_metric(
         torch.from_numpy(gen),
         torch.from_numpy(ref),

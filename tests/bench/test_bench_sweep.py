@@ -1,0 +1,217 @@
+"""The sweep CLI end to end with the toy generator: folders, tables, plots, idempotence,
+resumption after an interruption, torchrun sharding, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.captions import load_caption_set
+from bench.generate import generate_run
+from bench.generators import GeneratorOptions, build_generator
+from bench.results import COLUMNS
+from bench.runfolder import RunFolder
+from bench.spec import RunSpec, SweepSettings
+from bench.sweep import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def base_args(coco, out: Path, cache: Path) -> list[str]:
+    captions, images = coco
+    return [
+        "--generator", "toy", "--coco-captions", str(captions), "--coco-images", str(images),
+        "--num-samples", "12", "--steps", "3", "--batch-size", "5", "--out", str(out),
+        "--cache-dir", str(cache), "--no-progress",
+    ]
+
+
+def run_images(out: Path) -> dict[str, dict[str, bytes]]:
+    """{label: {file: bytes}} for every run folder under ``out``."""
+    result = {}
+    for spec_path in sorted((out / "runs").glob("*/spec.json")):
+        spec = json.loads(spec_path.read_text())
+        folder = spec_path.parent
+        result[spec["label"]] = {
+            p.name: p.read_bytes() for p in sorted((folder / "images").glob("*.png"))
+        }
+    return result
+
+
+def manifest_lines(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_sweep_end_to_end_and_idempotent(coco, tmp_path, test_extractor, capsys):
+    out = tmp_path / "sweep"
+    argv = base_args(coco, out, tmp_path / "cache") + [
+        "--method", "cfg,clip", "--scales", "0,1,3", "--fid-splits", "3",
+        "--metrics", "fid,is,kid,precision,recall", "--extractor", test_extractor,
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"results table: {out / 'results.csv'}" in printed
+    assert "generated 72 images" in printed and "images/s" in printed
+
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 6
+    for folder in runs:
+        spec = json.loads((folder / "spec.json").read_text())
+        assert spec["run_id"] == folder.name and spec["label"] == f"{spec['method']}@{spec['scale']:g}"
+        lines = manifest_lines(folder)
+        assert [r["index"] for r in lines] == list(range(12))
+        assert set(lines[0]) >= {"index", "caption_id", "caption", "seed", "file"}
+        assert all((folder / r["file"]).is_file() for r in lines)
+        metrics = json.loads((folder / "metrics.json").read_text())["metrics"]
+        assert set(metrics) == {"fid", "is", "kid", "precision", "recall"}
+
+    table = pd.read_csv(out / "results.csv")
+    assert list(table.columns) == COLUMNS
+    assert len(table) == 30 and set(table["extractor"]) == {test_extractor}
+    assert table["value"].notna().all() and (table["ci_low"] <= table["ci_high"]).all()
+    parquet = pd.read_parquet(out / "results.parquet")
+    assert parquet["value"].tolist() == pytest.approx(table["value"].tolist())
+    for name in ("pareto_pr", "pareto_is_fid"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000
+        assert (out / "plots" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+    assert not (out / "plots" / "pareto_clip_fid.png").exists()  # no CLIP score asked for
+    assert (out / "grids" / "cfg.png").is_file() and (out / "grids" / "clip.png").is_file()
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["captions"]["kind"] == "coco" and sweep["captions"]["subset_seed"] == 0
+    assert sweep["evaluation"]["extractor"]["name"] == test_extractor
+    assert len(sweep["runs"]) == 6 and "created_at" in sweep and sweep["versions"]["torch"]
+
+    # same per-sample noise for every scale/method: at scale 0 the toy ignores the caption
+    images = run_images(out)
+    assert images["cfg@0"] == images["clip@0"]
+    assert images["cfg@0"] != images["cfg@3"]
+
+    # a second run recomputes nothing
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*")}
+    assert main(argv) == 0
+    assert "generated 0 images" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*")} == stamps
+    assert pd.read_csv(out / "results.csv").equals(table)
+
+
+def _toy_run(coco, out: Path, batch_size: int, generate=None):
+    captions = load_caption_set(*coco, num_samples=12, seed=0)
+    options = GeneratorOptions(None, "cpu", "float32", "ancestral", "3", 64, ("cfg",))
+    fn, description = build_generator("toy", options)
+    settings = SweepSettings(
+        generator="toy", checkpoints=description["identity"], captions=captions.spec_record(),
+        sampler="ancestral", steps="3", resolution=64, seed=0, num_samples=12,
+    )
+    folder = RunFolder(out, RunSpec("cfg", 2.0, settings))
+    return generate_run(folder, captions, generate or fn, batch_size=batch_size,
+                        progress=False), folder, fn
+
+
+def test_resume_after_interruption_gives_identical_images(coco, tmp_path):
+    _, clean, fn = _toy_run(coco, tmp_path / "clean", batch_size=12)
+    calls = []
+
+    def flaky(captions, seeds, method, scale):
+        calls.append(len(captions))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed during the second batch
+        return fn(captions, seeds, method, scale)
+
+    with pytest.raises(KeyboardInterrupt):
+        _toy_run(coco, tmp_path / "resumed", batch_size=5, generate=flaky)
+    folder = tmp_path / "resumed" / "runs" / clean.spec.run_id
+    assert len(manifest_lines(folder)) == 5
+    # what a kill can leave behind: a half-written temp PNG, a truncated manifest line, and an
+    # image whose manifest line never got written
+    (folder / "images" / ".00007.png.x.tmp").write_bytes(b"\x89PNG half")
+    with open(folder / "manifest.jsonl", "a") as handle:
+        handle.write('{"index": 5, "file": "images/000')
+    (folder / "images" / "00006.png").write_bytes((clean.path / "images/00006.png").read_bytes())
+
+    stats, resumed, _ = _toy_run(coco, tmp_path / "resumed", batch_size=4)
+    assert stats.generated == 7 and stats.skipped == 5
+    resumed.compact()
+    lines = manifest_lines(resumed.path)
+    assert [r["index"] for r in lines] == list(range(12))
+    assert lines == manifest_lines(clean.path) or [r["seed"] for r in lines] == [
+        r["seed"] for r in manifest_lines(clean.path)
+    ]
+    for i in range(12):
+        name = f"images/{i:05d}.png"
+        assert (resumed.path / name).read_bytes() == (clean.path / name).read_bytes()
+    again, _, _ = _toy_run(coco, tmp_path / "resumed", batch_size=4)
+    assert again.generated == 0
+
+
+@pytest.mark.timeout(300)
+def test_torchrun_two_processes_equal_one(coco, tmp_path):
+    args = ["--method", "cfg", "--method", "clip", "--scales", "1,2", "--metrics", "none"]
+    one = tmp_path / "one"
+    assert main(base_args(coco, one, tmp_path / "cache") + args) == 0
+    two = tmp_path / "two"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "bench.sweep", *base_args(coco, two, tmp_path / "cache"), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("sweep folder:") == 1  # only rank 0 reports
+    assert run_images(one) == run_images(two)
+    assert sorted(p.name for p in (one / "runs").iterdir()) == sorted(
+        p.name for p in (two / "runs").iterdir()
+    )
+    for folder in (one / "runs").iterdir():
+        assert manifest_lines(folder) == manifest_lines(two / "runs" / folder.name)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--scales", "1,,2"], "--scales: empty item"),
+        (["--scales", "abc"], "--scales: 'abc'"),
+        (["--scales=1,-2"], "--scales: '-2'"),
+        (["--method", "dalle"], "--method: unknown method 'dalle'"),
+        (["--metrics", "fid,nope"], "--metrics: unknown metric 'nope'"),
+        (["--metrics", "caption_match"], "synthetic"),
+        (["--steps", "many"], "--steps: 'many'"),
+        (["--num-samples", "500"], "--num-samples: 500 exceeds"),
+        (["--generator", "dalle"], "--generator: unknown 'dalle'"),
+    ],
+)
+def test_cli_bad_input_gives_clear_error(coco, tmp_path, capsys, extra, message):
+    assert main(base_args(coco, tmp_path / "o", tmp_path / "c") + extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+def test_cli_bad_caption_files(coco, tmp_path, capsys):
+    captions, images = coco
+    bad = tmp_path / "instances.json"
+    bad.write_text(json.dumps({"images": [], "categories": []}))
+    argv = base_args(coco, tmp_path / "o", tmp_path / "c")
+    assert main([*argv, "--coco-captions", str(bad)]) == 2
+    assert "is not an MS-COCO captions file" in capsys.readouterr().err
+    (images / "COCO_val_000001.jpg").unlink()
+    assert main(argv) == 2
+    assert "lacks 1 of the 24 images" in capsys.readouterr().err
+    assert main(["--generator", "toy", "--coco-captions", str(captions)]) == 2
+    assert "go together" in capsys.readouterr().err
+    assert main(["--paper-parity", "--generator", "toy"]) == 2
+    assert "--paper-parity" in capsys.readouterr().err
+
+
+def test_out_folder_of_another_sweep_is_refused(coco, tmp_path, capsys):
+    argv = base_args(coco, tmp_path / "o", tmp_path / "c") + ["--scales", "1", "--metrics", "none"]
+    assert main(argv) == 0
+    assert main([*argv, "--seed", "5"]) == 2
+    assert "other shared settings (differing: captions, seed)" in capsys.readouterr().err
+    # another method/scale with the same settings joins the same folder and table
+    assert main([*argv[:-4], "--scales", "2", "--method", "clip", "--metrics", "none"]) == 0
+    assert len(json.loads((tmp_path / "o" / "sweep.json").read_text())["runs"]) == 2
