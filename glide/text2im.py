@@ -204,6 +204,8 @@ class Text2ImUNet(UNet):
                 )
             emb = emb + text.proj.to(emb.dtype)
             seq = text.seq.to(dtype)
+        elif tokens is not None or text is not None:
+            raise GlideError("this model has xf_width=0 (no text); drop tokens=/mask=/text=")
         out = self.run_trunk(h.to(device=device, dtype=dtype), emb, seq)
         return out.to(x.dtype)
 

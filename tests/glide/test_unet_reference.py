@@ -221,6 +221,8 @@ def test_no_resblock_updown_and_no_text() -> None:
     with torch.no_grad():
         out = model(torch.randn(1, 3, 16, 16), torch.tensor([3]))
     assert out.shape == (1, 6, 16, 16)
+    with pytest.raises(GlideError, match="xf_width=0"):
+        model(torch.randn(1, 3, 16, 16), torch.tensor([3]), tokens=torch.zeros(1, 8).long())
 
 
 def test_fresh_model_starts_from_zero_output() -> None:
@@ -245,3 +247,17 @@ def test_half_precision_on_cpu_runs_close_to_float32(golden: dict, dtype: torch.
     assert out.dtype == dtype and torch.isfinite(out).all()
     err = (out.double() - f["out_fp64"]).abs().mean().item()
     assert err < 0.1  # low precision, but the same function
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_golden_forward_on_cuda(golden: dict, dtype: torch.dtype) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    f = {k: v.cuda() for k, v in golden["forward"].items()}
+    model = _golden_model(golden, torch.float32).to(device="cuda", dtype=dtype)
+    with torch.no_grad():
+        out = model(f["x_t"].to(dtype), f["timesteps"], tokens=f["tokens"], mask=f["mask"])
+    diff = (out.double() - f["out_fp64"]).abs()
+    tol = {torch.float32: 1e-3, torch.bfloat16: 0.1, torch.float16: 0.05}[dtype]
+    assert diff.mean().item() < tol
