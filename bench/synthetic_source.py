@@ -3,8 +3,8 @@
 ``glide.data.synthetic.generate_dataset`` is deterministic in its seed, so the set is built on
 first use into ``<cache>/synthetic/<key>/`` (through a temp folder renamed into place under a
 file lock, so concurrent processes never see half a dataset) and read like MS-COCO afterwards.
-The key hashes the seed, the sizes and the generator's own source, so a changed grammar gives
-a new folder instead of stale images.
+The key hashes the seed, the sizes and the source of the glide.data package, so a changed
+grammar gives a new folder instead of stale images.
 """
 
 from __future__ import annotations
@@ -36,14 +36,12 @@ def _generator_module():
 
 def synthetic_key(seed: int, n_val: int, resolution: int) -> str:
     module = _generator_module()
-    source = Path(module.__file__).read_bytes()
+    digest = hashlib.sha256()
+    for path in sorted(Path(module.__file__).parent.glob("*.py")):  # grammar, render, scene, ...
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return content_hash(
-        {
-            "seed": seed,
-            "n_val": n_val,
-            "resolution": resolution,
-            "generator_sha256": hashlib.sha256(source).hexdigest(),
-        }
+        {"seed": seed, "n_val": n_val, "resolution": resolution, "package": digest.hexdigest()}
     )
 
 

@@ -100,3 +100,40 @@ def register_test_extractor() -> str:
 @pytest.fixture()
 def test_extractor() -> str:
     return register_test_extractor()
+
+
+TINY_CLIP = "bench-test-tiny-clip"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    from bench._torchvision import ensure_torchvision
+
+    ensure_torchvision()
+    import open_clip
+
+    root = tmp_path_factory.mktemp("clip")
+    config = {
+        "embed_dim": 16,
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 1,
+            "width": 32,
+            "patch_size": 8,
+            "head_width": 16,
+        },
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+        },
+    }
+    (root / f"{TINY_CLIP}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(root / f"{TINY_CLIP}.json")
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_CLIP)
+    weights = root / "tiny.pt"
+    torch.save(model.state_dict(), weights)
+    return weights

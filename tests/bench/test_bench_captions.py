@@ -53,7 +53,9 @@ def test_reference_modes(coco):
     sub = load_caption_set(captions, images, num_samples=5, seed=0, reference="subset")
     assert len(full.reference_files) == 24
     assert 1 <= len(sub.reference_files) <= 5
-    assert full.source["reference"] == "all" and "center-crop" in full.source["reference_preprocess"]
+    assert (
+        full.source["reference"] == "all" and "center-crop" in full.source["reference_preprocess"]
+    )
     # captions are whitespace-normalised
     assert all("  " not in e.caption for e in full.entries)
 

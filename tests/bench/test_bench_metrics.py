@@ -46,9 +46,20 @@ def test_fid_matches_torch_fidelity_and_self_is_zero(test_extractor):
     layer = spec.layer("fid")
     ours = frechet_distance(feature_statistics(fa[layer]), feature_statistics(fb[layer]))
     direct = torch_fidelity.calculate_metrics(
-        input1=_Set(a), input2=_Set(b), fid=True, isc=True, kid=True, prc=True,
-        feature_extractor=test_extractor, cuda=False, verbose=False, cache=False,
-        save_cpu_ram=True, batch_size=7, kid_subset_size=20, isc_splits=4,
+        input1=_Set(a),
+        input2=_Set(b),
+        fid=True,
+        isc=True,
+        kid=True,
+        prc=True,
+        feature_extractor=test_extractor,
+        cuda=False,
+        verbose=False,
+        cache=False,
+        save_cpu_ram=True,
+        batch_size=7,
+        kid_subset_size=20,
+        isc_splits=4,
     )
     assert ours > 0.01
     assert ours == pytest.approx(direct["frechet_inception_distance"], rel=1e-4, abs=1e-6)
@@ -103,8 +114,9 @@ def test_registry_declares_and_refuses_duplicates():
         assert metric.display_name and isinstance(metric.lower_is_better, bool)
     assert METRICS["fid"].lower_is_better and not METRICS["clip_score"].lower_is_better
     with pytest.raises(KeyError, match="already registered"):
-        register_metric("fid", display_name="x", lower_is_better=True, family="fidelity",
-                        description="x")(lambda ctx: None)
+        register_metric(
+            "fid", display_name="x", lower_is_better=True, family="fidelity", description="x"
+        )(lambda ctx: None)
     with pytest.raises(BenchError, match="unknown metric 'fdi'.*fid"):
         get_metric("fdi")
 
@@ -124,8 +136,7 @@ def test_reference_features_are_cached_by_content(tmp_path, test_extractor, monk
     config = EvalConfig(metrics=("fid",), extractor=test_extractor, cache_dir=tmp_path / "cache")
 
     def evaluator(resolution=32):
-        return Evaluator(config, reference_paths=paths, resolution=resolution,
-                         caption_kind="coco")
+        return Evaluator(config, reference_paths=paths, resolution=resolution, caption_kind="coco")
 
     first = evaluator().reference_features()
     key = evaluator().reference_key()
@@ -145,5 +156,9 @@ def test_reference_features_are_cached_by_content(tmp_path, test_extractor, monk
 
 def test_caption_match_needs_synthetic_captions(tmp_path):
     with pytest.raises(BenchError, match="caption_match.*synthetic"):
-        Evaluator(EvalConfig(metrics=("caption_match",)), reference_paths=[], resolution=64,
-                  caption_kind="coco")
+        Evaluator(
+            EvalConfig(metrics=("caption_match",)),
+            reference_paths=[],
+            resolution=64,
+            caption_kind="coco",
+        )

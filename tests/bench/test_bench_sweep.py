@@ -21,14 +21,29 @@ from bench.spec import RunSpec, SweepSettings
 from bench.sweep import main
 
 REPO = Path(__file__).resolve().parents[2]
+TINY_CLIP = "bench-test-tiny-clip"  # registered by the tiny_clip fixture (conftest.py)
 
 
 def base_args(coco, out: Path, cache: Path) -> list[str]:
     captions, images = coco
     return [
-        "--generator", "toy", "--coco-captions", str(captions), "--coco-images", str(images),
-        "--num-samples", "12", "--steps", "3", "--batch-size", "5", "--out", str(out),
-        "--cache-dir", str(cache), "--no-progress",
+        "--generator",
+        "toy",
+        "--coco-captions",
+        str(captions),
+        "--coco-images",
+        str(images),
+        "--num-samples",
+        "12",
+        "--steps",
+        "3",
+        "--batch-size",
+        "5",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--no-progress",
     ]
 
 
@@ -48,11 +63,23 @@ def manifest_lines(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
 
 
-def test_sweep_end_to_end_and_idempotent(coco, tmp_path, test_extractor, capsys):
+def test_sweep_end_to_end_and_idempotent(coco, tmp_path, test_extractor, tiny_clip, capsys):
     out = tmp_path / "sweep"
     argv = base_args(coco, out, tmp_path / "cache") + [
-        "--method", "cfg,clip", "--scales", "0,1,3", "--fid-splits", "3",
-        "--metrics", "fid,is,kid,precision,recall", "--extractor", test_extractor,
+        "--method",
+        "cfg,clip",
+        "--scales",
+        "0,1,3",
+        "--fid-splits",
+        "3",
+        "--metrics",
+        "fid,is,kid,precision,recall,clip_score",
+        "--extractor",
+        test_extractor,
+        "--clip-model",
+        TINY_CLIP,
+        "--clip-pretrained",
+        str(tiny_clip),
     ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -63,24 +90,28 @@ def test_sweep_end_to_end_and_idempotent(coco, tmp_path, test_extractor, capsys)
     assert len(runs) == 6
     for folder in runs:
         spec = json.loads((folder / "spec.json").read_text())
-        assert spec["run_id"] == folder.name and spec["label"] == f"{spec['method']}@{spec['scale']:g}"
+        assert (
+            spec["run_id"] == folder.name and spec["label"] == f"{spec['method']}@{spec['scale']:g}"
+        )
         lines = manifest_lines(folder)
         assert [r["index"] for r in lines] == list(range(12))
         assert set(lines[0]) >= {"index", "caption_id", "caption", "seed", "file"}
         assert all((folder / r["file"]).is_file() for r in lines)
         metrics = json.loads((folder / "metrics.json").read_text())["metrics"]
-        assert set(metrics) == {"fid", "is", "kid", "precision", "recall"}
+        assert set(metrics) == {"fid", "is", "kid", "precision", "recall", "clip_score"}
 
     table = pd.read_csv(out / "results.csv")
     assert list(table.columns) == COLUMNS
-    assert len(table) == 30 and set(table["extractor"]) == {test_extractor}
+    assert len(table) == 36
+    fidelity = table[table["metric"] != "clip_score"]
+    assert set(fidelity["extractor"]) == {test_extractor}
+    assert set(table[table["metric"] == "clip_score"]["extractor"]) == {f"open_clip {TINY_CLIP}"}
     assert table["value"].notna().all() and (table["ci_low"] <= table["ci_high"]).all()
     parquet = pd.read_parquet(out / "results.parquet")
     assert parquet["value"].tolist() == pytest.approx(table["value"].tolist())
-    for name in ("pareto_pr", "pareto_is_fid"):
+    for name in ("pareto_pr", "pareto_is_fid", "pareto_clip_fid"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 1000
         assert (out / "plots" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
-    assert not (out / "plots" / "pareto_clip_fid.png").exists()  # no CLIP score asked for
     assert (out / "grids" / "cfg.png").is_file() and (out / "grids" / "clip.png").is_file()
     sweep = json.loads((out / "sweep.json").read_text())
     assert sweep["captions"]["kind"] == "coco" and sweep["captions"]["subset_seed"] == 0
@@ -105,12 +136,21 @@ def _toy_run(coco, out: Path, batch_size: int, generate=None):
     options = GeneratorOptions(None, "cpu", "float32", "ancestral", "3", 64, ("cfg",))
     fn, description = build_generator("toy", options)
     settings = SweepSettings(
-        generator="toy", checkpoints=description["identity"], captions=captions.spec_record(),
-        sampler="ancestral", steps="3", resolution=64, seed=0, num_samples=12,
+        generator="toy",
+        checkpoints=description["identity"],
+        captions=captions.spec_record(),
+        sampler="ancestral",
+        steps="3",
+        resolution=64,
+        seed=0,
+        num_samples=12,
     )
     folder = RunFolder(out, RunSpec("cfg", 2.0, settings))
-    return generate_run(folder, captions, generate or fn, batch_size=batch_size,
-                        progress=False), folder, fn
+    return (
+        generate_run(folder, captions, generate or fn, batch_size=batch_size, progress=False),
+        folder,
+        fn,
+    )
 
 
 def test_resume_after_interruption_gives_identical_images(coco, tmp_path):
@@ -157,9 +197,23 @@ def test_torchrun_two_processes_equal_one(coco, tmp_path):
     two = tmp_path / "two"
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "bench.sweep", *base_args(coco, two, tmp_path / "cache"), *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=280,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "bench.sweep",
+            *base_args(coco, two, tmp_path / "cache"),
+            *args,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("sweep folder:") == 1  # only rank 0 reports
