@@ -139,17 +139,43 @@ def choose_reference(runs: list[RunFolder], reference: str | None) -> str:
     return names[0]
 
 
-def create_study(
-    db: Database,
-    name: str,
-    runs: list[RunFolder],
-    config: StudyConfig,
-    *,
-    reference: str | None = None,
-    admin_token: str | None = None,
-    invites: int = 0,
-) -> CreatedStudy:
-    """Insert a study built from checked run folders (``human_eval.runs.load_runs``)."""
+@dataclass(frozen=True)
+class StudyPlan:
+    """Everything a study needs, read and checked before the database is touched."""
+
+    runs: list[RunFolder]
+    config: StudyConfig
+    reference: str
+    slots: list[SlotKey]
+    gold: list[tuple[int, SlotKey, bytes]]  # (run index, slot, PNG of the noised copy)
+
+
+def plan_study(
+    runs: list[RunFolder], config: StudyConfig, reference: str | None = None
+) -> StudyPlan:
+    """Choose the reference, the caption slots and the gold pairs (reads only run folders)."""
+    reference = choose_reference(runs, reference)
+    slots = plan_slots(runs, config.max_captions, config.seed)
+    per_run = [slot_images(run) for run in runs]
+    rng = np.random.default_rng(config.seed + 1)
+    picks = [
+        (int(rng.integers(len(runs))), slots[int(rng.integers(len(slots)))])
+        for _ in range(config.gold_pairs)
+    ]
+    gold = [
+        (
+            r,
+            slot,
+            degrade_image(
+                per_run[r][slot].path, strength=config.gold_noise, seed=config.seed + 7 * i
+            ),
+        )
+        for i, (r, slot) in enumerate(picks)
+    ]
+    return StudyPlan(runs, config, reference, slots, gold)
+
+
+def check_create_args(name: str, admin_token: str | None, invites: int) -> None:
     if not name or not name.strip() or len(name) > 200:
         raise HumanEvalError(f"--name: {name!r}; give a study name of 1-200 characters")
     if invites < 0:
@@ -158,19 +184,25 @@ def create_study(
         raise HumanEvalError(
             "--admin-token: use at least 8 characters (or omit it to generate one)"
         )
-    reference = choose_reference(runs, reference)
-    slots = plan_slots(runs, config.max_captions, config.seed)
+
+
+def create_study(
+    db: Database,
+    name: str,
+    plan: StudyPlan | list[RunFolder],
+    config: StudyConfig | None = None,
+    *,
+    reference: str | None = None,
+    admin_token: str | None = None,
+    invites: int = 0,
+) -> CreatedStudy:
+    """Insert a study, from a plan or from checked run folders (``runs.load_runs``) + config."""
+    check_create_args(name, admin_token, invites)
+    if not isinstance(plan, StudyPlan):
+        plan = plan_study(plan, config or StudyConfig(), reference)
+    runs, config, reference, slots = plan.runs, plan.config, plan.reference, plan.slots
     per_run = [slot_images(run) for run in runs]
-    rng = np.random.default_rng(config.seed + 1)
-    n_gold = config.gold_pairs
-    gold_picks = [
-        (int(rng.integers(len(runs))), slots[int(rng.integers(len(slots)))]) for _ in range(n_gold)
-    ]
-    # Degrade gold images before touching the database (reads only the run folders).
-    gold_png = [
-        degrade_image(per_run[r][slot].path, strength=config.gold_noise, seed=config.seed + 7 * i)
-        for i, (r, slot) in enumerate(gold_picks)
-    ]
+    n_gold = len(plan.gold)
     admin_token = admin_token or secrets.token_urlsafe(18)
     invite_tokens = [secrets.token_urlsafe(12) for _ in range(invites)]
     now = utcnow()
@@ -254,7 +286,7 @@ def create_study(
                 for i, j in itertools.combinations(range(len(runs)), 2)
                 for slot in slots
             ]
-            for (r, slot), png in zip(gold_picks, gold_png, strict=True):
+            for r, slot, png in plan.gold:
                 degraded = conn.execute(
                     sa.insert(schema.images).returning(schema.images.c.id),
                     dict(

@@ -320,12 +320,13 @@ class VoteStore:
             return None
         return cand.comparison_id, cand.question
 
-    def current_elo(self) -> dict[str, dict[int, float]]:
-        """Elo ratings per question from the votes so far (cached for a few seconds)."""
+    def current_elo(self, max_age_s: float = _RATINGS_TTL_S) -> dict[str, dict[int, float]]:
+        """Elo ratings per question from the votes so far (recomputed when older than
+        ``max_age_s``)."""
         from human_eval.ratings.models import elo_mle, tally
 
         with self._lock:
-            if self._ratings is not None and time.monotonic() - self._ratings[0] < _RATINGS_TTL_S:
+            if self._ratings is not None and time.monotonic() - self._ratings[0] < max_age_s:
                 return self._ratings[1]
         v, c = schema.votes, schema.comparisons
         with self.db.read() as conn:

@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 
 from human_eval import schema
-from human_eval.create import STRATEGIES, StudyConfig, add_invites, create_study
+from human_eval.create import (
+    STRATEGIES,
+    StudyConfig,
+    add_invites,
+    check_create_args,
+    create_study,
+    plan_study,
+)
 from human_eval.database import open_database, parse_db_url
 from human_eval.errors import HumanEvalError
 from human_eval.io_utils import atomic_path
@@ -171,18 +178,11 @@ def _create(args: argparse.Namespace) -> int:
         allow_named_join=not args.invite_only,
         seed=args.seed,
     )
-    runs = load_runs(args.runs)
-    db = open_database(args.db, create=True)
+    check_create_args(args.name, args.admin_token, args.invites)
+    plan = plan_study(load_runs(args.runs), config, args.reference)
+    db = open_database(args.db, create=True)  # only now, with everything checked
     try:
-        made = create_study(
-            db,
-            args.name,
-            runs,
-            config,
-            reference=args.reference,
-            admin_token=args.admin_token,
-            invites=args.invites,
-        )
+        made = create_study(db, args.name, plan, admin_token=args.admin_token, invites=args.invites)
     finally:
         db.dispose()
     print(
