@@ -1,0 +1,86 @@
+"""The diffusion-training task shared by the text2im, inpaint and upsample recipes.
+
+Per step (GLIDE sec. 2 and 4; Nichol & Dhariwal 2021): draw examples, drop each caption with
+probability ``uncond_prob`` (classifier-free guidance training, GLIDE sec. 2.3: the empty
+caption is the unconditional row), draw t uniformly in [0, T) and eps ~ N(0, I), and minimise
+the hybrid objective ``L_simple + lambda * L_vlb`` (``GaussianDiffusion.training_losses``).
+The recipes differ only in the extra inputs they build from the clean images (low-res image,
+inpainting image and mask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from glide.train.data import CaptionedImages, to_model_range
+from glide.train.loop import StepContext, Task
+
+__all__ = ["ExtraInputs", "drop_captions", "make_diffusion_task"]
+
+# (clean images x0 [n,3,S,S] in [-1,1] on device, ctx) -> extra model kwargs
+ExtraInputs = Callable[[torch.Tensor, StepContext], dict[str, torch.Tensor]]
+
+
+def drop_captions(captions: list[str], drop: torch.Tensor) -> list[str]:
+    """Replace ``captions[i]`` by the empty caption where ``drop[i]`` (bool [n])."""
+    return ["" if bool(d) else c for c, d in zip(captions, drop, strict=True)]
+
+
+def make_diffusion_task(
+    name: str,
+    model: nn.Module,
+    data: CaptionedImages,
+    *,
+    uncond_prob: float,
+    export_name: str,
+    export_dtype: str,
+    recipe_config: dict[str, Any],
+    extra_inputs: ExtraInputs | None = None,
+) -> Task:
+    """A :class:`Task` training a GLIDE U-Net with the hybrid diffusion loss."""
+    from glide.diffusion import create_diffusion
+    from glide.tokenizer import get_glide_tokenizer
+    from glide.train.export import export_weights
+
+    cfg = model.config
+    diffusion = create_diffusion(steps=cfg.diffusion_steps, noise_schedule=cfg.noise_schedule)
+    tokenizer = get_glide_tokenizer()
+    size = cfg.image_size
+
+    def losses(wrapped: nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
+        d = ctx.draws
+        _, idx = d.indices(len(ctx.data))
+        drop = d.rand() < uncond_prob
+        t = d.randint(cfg.diffusion_steps)
+        noise = d.randn(3, size, size)
+        images, captions = ctx.data.batch(idx)
+        x0 = to_model_range(images, ctx.device)
+        kwargs: dict[str, Any] = {}
+        if cfg.xf_width:
+            tokens, mask = tokenizer.encode_batch(drop_captions(captions, drop), cfg.text_ctx)
+            kwargs.update(tokens=tokens.to(ctx.device), mask=mask.to(ctx.device))
+        if extra_inputs is not None:
+            kwargs.update(extra_inputs(x0, ctx))
+        out = diffusion.training_losses(
+            wrapped, x0, t.to(ctx.device), noise=noise.to(ctx.device), model_kwargs=kwargs
+        )
+        return {k: v for k, v in out.items() if k in ("loss", "mse", "vb")}
+
+    def export(ema: nn.Module, folder: Path) -> list[Path]:
+        return export_weights(
+            folder, {export_name: ema}, {export_name: ema.config.to_options()}, dtype=export_dtype
+        )
+
+    return Task(
+        name=name,
+        module=model,
+        data=data,
+        losses=losses,
+        export=export,
+        recipe_config=recipe_config,
+    )
