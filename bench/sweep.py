@@ -323,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         summary = run_sweep(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a malformed command line (2)
+        return int(exc.code or 0)
     except GlideError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

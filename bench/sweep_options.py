@@ -43,6 +43,16 @@ class Resolved:
     paper_parity: bool
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show "(default: X)" only where the help text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "[default" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.sweep",
@@ -52,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
             "results.csv/.parquet, Pareto plots and sample grids. Resumable: run the same "
             "command again to continue. Shard with torchrun --nproc_per_node N -m bench.sweep."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     g = p.add_argument_group("what to sweep")
     g.add_argument(
@@ -209,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="cache for the synthetic set and reference features [default: "
-        "$GLIDE_BENCH_CACHE or ~/.cache/glide-bench]",
+        "$GLIDE_BENCH_CACHE, $GLIDE_CACHE_DIR or ~/.cache/glide-bench]",
     )
     g.add_argument("--grid-rows", type=int, default=6, help="captions per sample grid")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -33,9 +33,9 @@ from bench.spec import content_hash
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("GLIDE_BENCH_CACHE")
-    if env:
-        return Path(env)
+    for name in ("GLIDE_BENCH_CACHE", "GLIDE_CACHE_DIR"):
+        if os.environ.get(name):
+            return Path(os.environ[name])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "glide-bench"
 

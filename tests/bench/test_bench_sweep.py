@@ -269,3 +269,21 @@ def test_out_folder_of_another_sweep_is_refused(coco, tmp_path, capsys):
     # another method/scale with the same settings joins the same folder and table
     assert main([*argv[:-4], "--scales", "2", "--method", "clip", "--metrics", "none"]) == 0
     assert len(json.loads((tmp_path / "o" / "sweep.json").read_text())["runs"]) == 2
+
+
+def test_default_caption_source_is_the_synthetic_set(tmp_path, test_extractor, capsys):
+    argv = [
+        "--generator", "toy", "--num-samples", "8", "--synthetic-val-size", "20",
+        "--steps", "2", "--scales", "1", "--out", str(tmp_path / "o"),
+        "--cache-dir", str(tmp_path / "c"), "--metrics", "fid", "--extractor", test_extractor,
+        "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    sweep = json.loads((tmp_path / "o" / "sweep.json").read_text())
+    assert sweep["captions"]["kind"] == "synthetic"
+    assert sweep["captions"]["num_reference_images"] == 20
+    assert len(list((tmp_path / "c" / "synthetic").glob("*/val/*.png"))) == 20
+    folder = next((tmp_path / "o" / "runs").iterdir())
+    assert len(manifest_lines(folder)) == 8
+    assert main([*argv, "--num-samples", "30"]) == 2
+    assert "raise --synthetic-val-size" in capsys.readouterr().err
