@@ -16,8 +16,9 @@ parameter ``nu``, ``P(i > j) = pi_i / D``, ``P(tie) = nu sqrt(pi_i pi_j) / D``,
 Both are multinomial logits that are linear in the parameters, so the log-likelihood is concave
 and Newton's method with a backtracking line search converges from zero. A weak Gaussian prior
 (standard deviation ``prior_sd`` Elo points, default 2000) keeps the estimate finite when a
-condition wins or loses every one of its comparisons; with real data it moves ratings by far
-less than a point.
+condition wins or loses every one of its comparisons. It shrinks a rating towards the
+reference by roughly 3/n per cent for a condition with n votes (0.03 % at 100 votes); pass a
+larger ``prior_sd`` to make it weaker still.
 """
 
 from __future__ import annotations

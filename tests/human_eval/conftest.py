@@ -157,9 +157,10 @@ class PostgresServer:
         if self.proc is not None and self.proc.poll() is None:
             # fast shutdown: do not wait for pooled connections the tests left open
             subprocess.run(
-                self.run_as + [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data),
-                               "-m", "fast", "-w"],
-                capture_output=True, timeout=60,
+                self.run_as
+                + [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w"],
+                capture_output=True,
+                timeout=60,
             )
             self.proc.terminate()
             try:

@@ -114,10 +114,15 @@ def test_unique_constraint_in_the_database(store: VoteStore) -> None:
     with pytest.raises(IntegrityError):  # the same (rater, comparison, question) again
         with store.db.write() as conn:
             aid = conn.execute(
-                sa.insert(schema.assignments).returning(schema.assignments.c.id).values(
-                    study_id=row["study_id"], rater_id=row["rater_id"],
-                    comparison_id=row["comparison_id"], question=row["question"],
-                    left_is_a=True, shown_at=utcnow(),
+                sa.insert(schema.assignments)
+                .returning(schema.assignments.c.id)
+                .values(
+                    study_id=row["study_id"],
+                    rater_id=row["rater_id"],
+                    comparison_id=row["comparison_id"],
+                    question=row["question"],
+                    left_is_a=True,
+                    shown_at=utcnow(),
                 )
             ).scalar_one()
             conn.execute(sa.insert(schema.votes).values(**{**row, "assignment_id": aid}))
@@ -183,8 +188,11 @@ def test_uncertain_strategy_runs(sqlite_url: str, sweep: Path) -> None:
 
 def test_choose_fewest_and_uncertain() -> None:
     rng = np.random.default_rng(0)
-    cands = [Candidate(1, "caption", 1, 2), Candidate(2, "caption", 1, 3),
-             Candidate(3, "caption", 1, 3)]
+    cands = [
+        Candidate(1, "caption", 1, 2),
+        Candidate(2, "caption", 1, 3),
+        Candidate(3, "caption", 1, 3),
+    ]
     cell_shown = {("caption", 1, 2): 5, ("caption", 1, 3): 1}
     comp_shown = {(2, "caption"): 1}
     assert choose(cands, cell_shown, comp_shown, "fewest", rng).comparison_id == 3
@@ -210,8 +218,13 @@ def test_a_confirmed_vote_survives_a_hard_crash(sqlite_url: str, sweep: Path) ->
         "print('confirmed', flush=True)\n"
         "os._exit(9)  # no clean shutdown, no checkpoint\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 9 and "confirmed" in proc.stdout, proc.stderr
     db = open_database(sqlite_url)
     with db.read() as conn:

@@ -47,8 +47,18 @@ def test_truncated_last_manifest_line_is_ignored(sweep: Path) -> None:
 
 def test_create_study_cli_builds_the_paired_plan(sweep: Path, sqlite_url: str, capsys) -> None:
     rc = study_main(
-        ["create", "--db", sqlite_url, "--name", "s1", str(sweep), "--invites", "3",
-         "--gold-pairs", "4"]
+        [
+            "create",
+            "--db",
+            sqlite_url,
+            "--name",
+            "s1",
+            str(sweep),
+            "--invites",
+            "3",
+            "--gold-pairs",
+            "4",
+        ]
     )
     out = capsys.readouterr().out
     assert rc == 0
@@ -96,7 +106,8 @@ def test_run_folder_without_manifest(sweep: Path, tmp_path: Path, capsys) -> Non
     (run / "manifest.jsonl").unlink()
     db_path = tmp_path / "v.db"
     _assert_create_fails(
-        ["create", "--db", f"sqlite:///{db_path}", "--name", "s", str(sweep)], "manifest.jsonl",
+        ["create", "--db", f"sqlite:///{db_path}", "--name", "s", str(sweep)],
+        "manifest.jsonl",
         capsys,
     )
     assert not db_path.exists()
@@ -108,17 +119,22 @@ def test_images_missing_on_disk(sweep: Path, tmp_path: Path, capsys) -> None:
     db_path = tmp_path / "v.db"
     _assert_create_fails(
         ["create", "--db", f"sqlite:///{db_path}", "--name", "s", str(sweep)],
-        "missing on disk", capsys,
+        "missing on disk",
+        capsys,
     )
     assert not db_path.exists()
 
 
 def test_malformed_db_url_writes_nothing(sweep: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    _assert_create_fails(["create", "--db", "votes.db", "--name", "s", str(sweep)],
-                         "malformed database URL", capsys)
-    _assert_create_fails(["create", "--db", "sqlite+nope:///v.db", "--name", "s", str(sweep)],
-                         "SQLite driver", capsys)
+    _assert_create_fails(
+        ["create", "--db", "votes.db", "--name", "s", str(sweep)], "malformed database URL", capsys
+    )
+    _assert_create_fails(
+        ["create", "--db", "sqlite+nope:///v.db", "--name", "s", str(sweep)],
+        "SQLite driver",
+        capsys,
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
 
 
@@ -126,44 +142,61 @@ def test_other_bad_runs(sweep: Path, tmp_path: Path, capsys) -> None:
     url = f"sqlite:///{tmp_path / 'v.db'}"
     one = next((sweep / "runs").iterdir())
     _assert_create_fails(["create", "--db", url, "--name", "s", str(one)], "at least two", capsys)
-    _assert_create_fails(["create", "--db", url, "--name", "s", str(tmp_path / "nothing")],
-                         "not a folder", capsys)
+    _assert_create_fails(
+        ["create", "--db", url, "--name", "s", str(tmp_path / "nothing")], "not a folder", capsys
+    )
     dup = tmp_path / "dup"
     shutil.copytree(one, dup)
-    _assert_create_fails(["create", "--db", url, "--name", "s", str(one), str(dup)],
-                         "appears twice", capsys)
+    _assert_create_fails(
+        ["create", "--db", url, "--name", "s", str(one), str(dup)], "appears twice", capsys
+    )
     spec = json.loads((dup / "spec.json").read_text())
     spec["scale"], spec["label"] = 9.0, "cfg@9"
     (dup / "spec.json").write_text(json.dumps(spec))
     (dup / "manifest.jsonl").write_text(
-        json.dumps({"index": 0, "caption_id": 0, "caption": "something else entirely",
-                    "seed": 0, "file": "images/00000.png"}) + "\n"
+        json.dumps(
+            {
+                "index": 0,
+                "caption_id": 0,
+                "caption": "something else entirely",
+                "seed": 0,
+                "file": "images/00000.png",
+            }
+        )
+        + "\n"
     )
-    _assert_create_fails(["create", "--db", url, "--name", "s", str(one), str(dup)],
-                         "share no caption", capsys)
+    _assert_create_fails(
+        ["create", "--db", url, "--name", "s", str(one), str(dup)], "share no caption", capsys
+    )
     (dup / "spec.json").write_text("{not json")
-    _assert_create_fails(["create", "--db", url, "--name", "s", str(one), str(dup)],
-                         "not valid JSON", capsys)
+    _assert_create_fails(
+        ["create", "--db", url, "--name", "s", str(one), str(dup)], "not valid JSON", capsys
+    )
     assert not (tmp_path / "v.db").exists()
 
 
 def test_taken_name_and_bad_reference_change_nothing(sweep: Path, sqlite_url: str, capsys) -> None:
     make_study(sqlite_url, sweep, name="s")
     before = _counts(sqlite_url)
-    _assert_create_fails(["create", "--db", sqlite_url, "--name", "s", str(sweep)],
-                         "already exists", capsys)
-    _assert_create_fails(["create", "--db", sqlite_url, "--name", "t", str(sweep),
-                          "--reference", "cfg@7"], "not a condition", capsys)
+    _assert_create_fails(
+        ["create", "--db", sqlite_url, "--name", "s", str(sweep)], "already exists", capsys
+    )
+    _assert_create_fails(
+        ["create", "--db", sqlite_url, "--name", "t", str(sweep), "--reference", "cfg@7"],
+        "not a condition",
+        capsys,
+    )
     assert _counts(sqlite_url) == before
 
 
 def test_unknown_study_is_named(sweep: Path, sqlite_url: str, tmp_path: Path, capsys) -> None:
     make_study(sqlite_url, sweep, name="real")
     before = _counts(sqlite_url)
-    for argv in (["invite", "--db", sqlite_url, "--study", "nope"],
-                 ["export", "--db", sqlite_url, "--study", "nope", "--out",
-                  str(tmp_path / "v.csv")],
-                 ["exclude", "--db", sqlite_url, "--study", "nope", "--rater", "x"]):
+    for argv in (
+        ["invite", "--db", sqlite_url, "--study", "nope"],
+        ["export", "--db", sqlite_url, "--study", "nope", "--out", str(tmp_path / "v.csv")],
+        ["exclude", "--db", sqlite_url, "--study", "nope", "--rater", "x"],
+    ):
         _assert_create_fails(argv, "no study named 'nope'", capsys)
     assert not (tmp_path / "v.csv").exists()
     assert _counts(sqlite_url) == before
@@ -183,19 +216,39 @@ def test_list_invite_exclude_export(sweep: Path, sqlite_url: str, tmp_path: Path
     for _ in range(3):
         task = store.next_task(rater.id)
         store.record_vote(rater.id, task.assignment_id, "left")
-    assert study_main(["exclude", "--db", sqlite_url, "--study", "s", "--rater", rater.name,
-                       "--reason", "asleep"]) == 0
+    assert (
+        study_main(
+            [
+                "exclude",
+                "--db",
+                sqlite_url,
+                "--study",
+                "s",
+                "--rater",
+                rater.name,
+                "--reason",
+                "asleep",
+            ]
+        )
+        == 0
+    )
     assert store.rater_by_key(rater.key).excluded
-    _assert_create_fails(["exclude", "--db", sqlite_url, "--study", "s", "--rater", "ghost"],
-                         "no rater named 'ghost'", capsys)
+    _assert_create_fails(
+        ["exclude", "--db", sqlite_url, "--study", "s", "--rater", "ghost"],
+        "no rater named 'ghost'",
+        capsys,
+    )
     for ext in ("csv", "parquet"):
         out = tmp_path / f"votes.{ext}"
         assert study_main(["export", "--db", sqlite_url, "--study", "s", "--out", str(out)]) == 0
         df = pd.read_csv(out) if ext == "csv" else pd.read_parquet(out)
         assert len(df) == 3 and set(df["choice"]) == {"left"}
         assert df["rater_excluded"].all()
-    _assert_create_fails(["export", "--db", sqlite_url, "--study", "s", "--out",
-                          str(tmp_path / "v.xlsx")], ".parquet", capsys)
+    _assert_create_fails(
+        ["export", "--db", sqlite_url, "--study", "s", "--out", str(tmp_path / "v.xlsx")],
+        ".parquet",
+        capsys,
+    )
     assert study_main(["include", "--db", sqlite_url, "--study", "s", "--rater", rater.name]) == 0
     assert not store.rater_by_key(rater.key).excluded
     db.dispose()
