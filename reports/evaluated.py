@@ -1,0 +1,340 @@
+"""The "What was evaluated" section, from sweep.json, the run folders and the results table."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+from reports.inputs import RatingsInputs, SweepInputs
+from reports.model import Block, Cell, Code, Heading, KeyValues, Paragraph, Section, Table
+from reports.model import label_cell as L
+from reports.numbers import scale_text
+from reports.view import ResultsView, method_name
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+MAX_GENERATOR_ROWS = 40
+
+
+def find_hashes(obj: Any, path: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
+    """(name, sha256, file) for every sha256 recorded anywhere in a (nested) description."""
+    rows: list[tuple[str, str, str]] = []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if isinstance(value, str) and "sha256" in str(key).lower() and _HEX64.match(value):
+                name = " / ".join(p for p in path if p not in ("checkpoints", "files")) or "model"
+                if key != "sha256":
+                    name += f" ({key})"
+                detail = str(obj.get("file") or obj.get("path") or obj.get("name") or "")
+                rows.append((name, value, detail))
+            else:
+                rows += find_hashes(value, (*path, str(key)))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            rows += find_hashes(value, (*path, str(i)))
+    return rows
+
+
+def flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Scalar leaves of a nested description as ("a.b.c", "value") pairs."""
+    if isinstance(obj, dict):
+        out = []
+        for key, value in obj.items():
+            out += flatten(value, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if isinstance(obj, list) and not all(isinstance(v, (int, float, str)) for v in obj):
+        out = []
+        for i, value in enumerate(obj):
+            out += flatten(value, f"{prefix}[{i}]")
+        return out
+    return [(prefix or "value", ", ".join(map(str, obj)) if isinstance(obj, list) else str(obj))]
+
+
+def _get(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
+    for key in keys:
+        if not isinstance(d, dict) or key not in d:
+            return default
+        d = d[key]
+    return d
+
+
+def _setup_rows(inputs: SweepInputs) -> list[tuple[str, str]]:
+    sweep = inputs.sweep
+    settings = _get(sweep, "settings", default={}) or {}
+    captions = _get(sweep, "captions", default={}) or settings.get("captions", {}) or {}
+    protocol = _get(sweep, "protocol", default={}) or {}
+    unknown = "not recorded (sweep.json lacks it)"
+    scales: dict[str, list[str]] = {}
+    for run in inputs.runs:
+        scales.setdefault(run.method, []).append(scale_text(run.scale))
+    rows = [
+        ("Sweep folder", str(inputs.path)),
+        (
+            "Created / updated",
+            f"{sweep.get('created_at', unknown)} / {sweep.get('updated_at', unknown)}",
+        ),
+        ("Generator", str(settings.get("generator", unknown))),
+        (
+            "Methods and scales",
+            "; ".join(f"{method_name(m)} ({m}): {', '.join(s)}" for m, s in scales.items())
+            or "no run folders",
+        ),
+    ]
+    count = captions.get("num_samples", settings.get("num_samples"))
+    available = captions.get("num_captions_available")
+    source = f"{captions.get('kind', unknown)}"
+    if count is not None:
+        source += f"; {count} captions" + (f" of {available}" if available is not None else "")
+    rows += [
+        ("Caption source", source),
+        ("Captions file", str(captions.get("captions_file", unknown))),
+        ("Captions file sha256", str(captions.get("captions_sha256", unknown))),
+        (
+            "Caption subset",
+            f"{captions.get('subset', unknown)} (seed {captions.get('subset_seed', '?')})",
+        ),
+        (
+            "Reference images",
+            f"{captions.get('reference', unknown)} ({captions.get('num_reference_images', '?')} "
+            f"images; {captions.get('reference_preprocess', 'preprocessing not recorded')})",
+        ),
+        ("Sampler", str(settings.get("sampler", unknown))),
+        ("Steps", str(settings.get("steps", unknown))),
+        (
+            "Resolution",
+            f"{settings['resolution']}x{settings['resolution']}"
+            if "resolution" in settings
+            else unknown,
+        ),
+    ]
+    if settings.get("resolution") == 256:
+        rows.append(
+            (
+                "Upsampler",
+                f"steps {settings.get('upsample_steps')}, "
+                f"temperature {settings.get('upsample_temp')}",
+            )
+        )
+    rows += [
+        (
+            "Seeds",
+            f"run seed {settings.get('seed', unknown)}; "
+            f"per sample {protocol.get('per_sample_seed', unknown)}",
+        ),
+        (
+            "Model dtype / device",
+            f"{settings.get('dtype', unknown)} / {protocol.get('device', unknown)} "
+            f"(processes: {sweep.get('world_size', '?')})",
+        ),
+        ("Paper parity", "yes" if protocol.get("paper_parity") else "no"),
+    ]
+    deviations = protocol.get("deviations_from_paper") or {}
+    if deviations:
+        rows.append(
+            ("Deviations from the paper", "; ".join(f"{k}: {v}" for k, v in deviations.items()))
+        )
+    return rows
+
+
+def _checkpoint_blocks(inputs: SweepInputs) -> list[Block]:
+    sweep = inputs.sweep
+    description = sweep.get("generator") or _get(sweep, "settings", "checkpoints") or {}
+    hashes = find_hashes(description)
+    blocks: list[Block] = [Heading("Checkpoints")]
+    if hashes:
+        rows = tuple(
+            (L(name), Cell(sha, mono=True, align="left"), L(detail)) for name, sha, detail in hashes
+        )
+        blocks.append(Table(("checkpoint", "sha256", "file"), rows, widths=(2.3, 5.8, 2.4)))
+    else:
+        blocks.append(Paragraph("No checkpoint sha256 is recorded in sweep.json.", "missing"))
+    if _get(sweep, "settings", "generator") == "toy" or description.get("kind") == "toy":
+        blocks.append(
+            Paragraph(
+                "This sweep used the toy generator (a fixed random network with no checkpoint): "
+                "its images and numbers test the harness and mean nothing about GLIDE.",
+                "missing",
+            )
+        )
+    files = {detail for _, _, detail in hashes}
+    leaves = [
+        (k, v) for k, v in flatten(description) if "sha256" not in k.lower() and v not in files
+    ]
+    if leaves:
+        shown = leaves[:MAX_GENERATOR_ROWS]
+        blocks.append(Paragraph("Generator description (from sweep.json):", "note"))
+        blocks.append(KeyValues(tuple(shown), small=True))
+        if len(leaves) > len(shown):
+            blocks.append(
+                Paragraph(f"… {len(leaves) - len(shown)} more entries in sweep.json.", "note")
+            )
+    return blocks
+
+
+_FAMILY_OF = {
+    "fid": "extractor",
+    "is": "extractor",
+    "kid": "extractor",
+    "precision": "extractor",
+    "recall": "extractor",
+    "clip_score": "clip",
+    "caption_match": "caption_match",
+}
+_FAMILY_TITLE = {
+    "extractor": "Feature extractor (FID, IS, KID, precision, recall)",
+    "clip": "Evaluation CLIP (CLIP score)",
+    "caption_match": "Attribute classifier (caption match)",
+}
+
+
+def _judges_table(inputs: SweepInputs, view: ResultsView) -> list[Block]:
+    rows = []
+    for metric in view.metrics:
+        entries = [view.get(r, metric.name) for r in view.runs]
+        judges = sorted({e.extractor for e in entries if e.extractor})
+        ns = sorted({e.n for e in entries if e.ok and e.n is not None})
+        notes = sorted({e.notes for e in entries if e.ok and e.notes})
+        note = notes[0] if notes else "not computed"
+        if len(notes) > 1:
+            note += f" (and {len(notes) - 1} other notes)"
+        rows.append(
+            (
+                L(f"{metric.display_name} ({metric.name})"),
+                L(metric.direction),
+                Cell(", ".join(judges) or "not recorded", align="left", mono=True),
+                L(", ".join(map(str, ns)) or "none"),
+                L(note),
+            )
+        )
+    blocks: list[Block] = [
+        Heading("Metrics and the networks behind them"),
+        Table(
+            ("metric", "better", "judged by", "n images", "interval / notes"),
+            tuple(rows),
+            widths=(2.4, 1.6, 2.6, 1.1, 6.0),
+        ),
+    ]
+    evaluation = inputs.sweep.get("evaluation") or {}
+    networks = [
+        (title, "; ".join(f"{k}: {v}" for k, v in flatten(evaluation[key])))
+        for key, title in _FAMILY_TITLE.items()
+        if isinstance(evaluation.get(key), dict)
+    ]
+    if networks:
+        blocks.append(Paragraph("Evaluation networks (from sweep.json):", "note"))
+        blocks.append(KeyValues(tuple(networks), mono=frozenset(t for t, _ in networks)))
+    elif view.has_table:
+        blocks.append(
+            Paragraph("The identities of the evaluation networks are not in sweep.json.", "missing")
+        )
+    return blocks
+
+
+def _run_table(inputs: SweepInputs) -> list[Block]:
+    if not inputs.runs:
+        return [Paragraph("No run folders (runs/*/spec.json) in the sweep.", "missing")]
+    rows = []
+    for run in inputs.runs:
+        target = run.num_samples
+        done = len(run.samples)
+        state = "complete" if target is not None and done >= target else "incomplete"
+        rows.append(
+            (
+                L(run.label),
+                Cell(run.run_id, mono=True, align="left"),
+                Cell(f"{done} / {target if target is not None else '?'}"),
+                L(state),
+            )
+        )
+    table = Table(("run", "run id", "images", "state"), tuple(rows), widths=(2, 2.4, 1.4, 2))
+    return [Heading("Runs"), table]
+
+
+def reproduce_commands(
+    inputs: SweepInputs, ratings: RatingsInputs | None, report_argv: Sequence[str]
+) -> list[Block]:
+    blocks: list[Block] = [Heading("How to reproduce")]
+    command = inputs.sweep.get("command")
+    if command:
+        blocks += [Paragraph("Sweep (generation and metrics):", "note"), Code(str(command))]
+        invocations = inputs.sweep.get("invocations") or []
+        if len({str(i.get("argv")) for i in invocations if isinstance(i, dict)}) > 1:
+            blocks.append(
+                Paragraph(
+                    f"The sweep folder was filled by {len(invocations)} invocations with "
+                    "different arguments; the last one is shown.",
+                    "note",
+                )
+            )
+    else:
+        blocks.append(Paragraph("Sweep command: not recorded (sweep.json lacks it).", "missing"))
+    if ratings is not None:
+        meta = ratings.meta
+        if meta.get("study"):
+            argv = [
+                "python",
+                "-m",
+                "human_eval.ratings",
+                "--db",
+                str(meta.get("db", "<DB URL>")),
+                "--study",
+                str(meta["study"]),
+                "--out",
+                str(ratings.path),
+            ]
+            boot = meta.get("bootstrap") or {}
+            for flag, value in (
+                ("--bootstrap", boot.get("replicates")),
+                ("--ci", boot.get("level")),
+                ("--seed", boot.get("seed")),
+                ("--reference", meta.get("reference")),
+                ("--prior-sd", _get(meta, "elo", "prior_sd_points")),
+            ):
+                if value is not None:
+                    argv += [flag, str(value)]
+            argv += ["--include-excluded"] if meta.get("include_excluded") else []
+            argv += ["--exclude-flagged"] if meta.get("exclude_flagged") else []
+            blocks += [
+                Paragraph("Human-evaluation ratings (the database holds the votes):", "note"),
+                Code(shlex.join(argv)),
+            ]
+        else:
+            blocks.append(
+                Paragraph(
+                    "Ratings command: not recorded (ratings.json lacks the study).", "missing"
+                )
+            )
+    blocks += [
+        Paragraph("This report:", "note"),
+        Code(shlex.join(["python", "-m", "reports.build", *report_argv])),
+    ]
+    return blocks
+
+
+def evaluated_section(
+    inputs: SweepInputs,
+    view: ResultsView,
+    ratings: RatingsInputs | None,
+    report_argv: Sequence[str],
+) -> Section:
+    versions = inputs.sweep.get("versions") or {}
+    blocks: list[Block] = [
+        KeyValues(
+            tuple(_setup_rows(inputs)),
+            mono=frozenset({"Captions file", "Captions file sha256", "Sweep folder"}),
+        )
+    ]
+    blocks += _checkpoint_blocks(inputs)
+    blocks += _judges_table(inputs, view)
+    blocks += [Heading("Software versions")]
+    if versions:
+        blocks.append(KeyValues(tuple((k, str(v)) for k, v in versions.items()), small=True))
+    else:
+        blocks.append(Paragraph("Not recorded (sweep.json lacks versions).", "missing"))
+    blocks += reproduce_commands(inputs, ratings, report_argv)
+    blocks += _run_table(inputs)
+    problems = list(inputs.problems) + (list(ratings.problems) if ratings else [])
+    if problems:
+        blocks += [Heading("Input problems"), *(Paragraph(p, "missing") for p in problems)]
+    return Section("evaluated", "What was evaluated", tuple(blocks))

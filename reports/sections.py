@@ -1,0 +1,116 @@
+"""Sections built from the sweep: findings, the metrics table, Pareto plots and sample grids."""
+
+from __future__ import annotations
+
+from reports.figures import grid_blocks, pareto_blocks
+from reports.findings import SATURATION_FRACTION, ratings_findings, sweep_findings
+from reports.inputs import RatingsInputs, SweepInputs
+from reports.model import (
+    Block,
+    Bullets,
+    Cell,
+    Figure,
+    FigureRow,
+    Heading,
+    Paragraph,
+    Section,
+    Table,
+)
+from reports.model import label_cell as L
+from reports.numbers import decimals_for, fmt, interval_text, missing_text, scale_text
+from reports.view import MetricInfo, ResultsView, method_name
+
+
+def _best_runs(view: ResultsView, metric: MetricInfo) -> set:
+    ok = [(r, view.get(r, metric.name).value) for r in view.runs if view.get(r, metric.name).ok]
+    if not ok:
+        return set()
+    best = min(v for _, v in ok) if metric.lower_is_better else max(v for _, v in ok)
+    return {r for r, v in ok if v == best}
+
+
+def metrics_table(view: ResultsView) -> Table:
+    """Rows: runs (method, scale); columns: metrics with value, interval and best mark."""
+    header = ("method", "scale", *(f"{m.display_name} {m.arrow}" for m in view.metrics))
+    decimals = {
+        m.name: decimals_for(view.get(r, m.name).value for r in view.runs) for m in view.metrics
+    }
+    best = {m.name: _best_runs(view, m) for m in view.metrics}
+    rows = []
+    for run in view.runs:
+        cells = [L(run.method), Cell(scale_text(run.scale))]
+        for m in view.metrics:
+            e = view.get(run, m.name)
+            if e.ok:
+                d = decimals[m.name]
+                cells.append(
+                    Cell(fmt(e.value, d), interval_text(e.low, e.high, d), best=run in best[m.name])
+                )
+            else:
+                cells.append(Cell(missing_text(e.notes), missing=True, align="left"))
+        rows.append(tuple(cells))
+    return Table(header, tuple(rows))  # widths: from the content
+
+
+def metrics_section(view: ResultsView) -> Section:
+    if not view.runs:
+        return Section(
+            "metrics", "Metrics", (Paragraph("No runs in the sweep, so no metrics.", "missing"),)
+        )
+    legend = (
+        "One row per run (guidance method and scale); one column per metric. "
+        "↓ lower is better, ↑ higher is better. Bold with a ▲ marks the best value of each "
+        "column across all runs. Below each value: its interval from the results table "
+        '(how each interval is made is listed under "What was evaluated").'
+    )
+    blocks: list[Block] = [Paragraph(legend, "note"), metrics_table(view)]
+    methods = ", ".join(f"{m} = {method_name(m)}" for m in view.methods)
+    blocks.append(Paragraph(f"Methods: {methods}.", "note"))
+    if not view.has_table:
+        blocks.append(
+            Paragraph(
+                "The sweep has no results table: no metric was computed. Run python -m "
+                "bench.sweep again on the same folder with --metrics to score it.",
+                "missing",
+            )
+        )
+    return Section("metrics", "Metrics", tuple(blocks))
+
+
+def pareto_section(inputs: SweepInputs, view: ResultsView) -> Section:
+    intro = Paragraph(
+        "The paper's figure-6 trade-offs: each line is one guidance method through its scales. "
+        "Up and to the right is better on precision/recall; on the FID plots, left (lower FID) "
+        "and up are better.",
+        "note",
+    )
+    blocks = pareto_blocks(inputs, view)
+    figures = tuple(b for b in blocks if isinstance(b, Figure))
+    missing = [b for b in blocks if not isinstance(b, Figure)]
+    body: list[Block] = [FigureRow(figures)] if figures else []
+    return Section("pareto", "Pareto frontiers", (intro, *body, *missing))
+
+
+def grids_section(inputs: SweepInputs, rows: int) -> Section:
+    intro = Paragraph(
+        f"The first {rows} captions of the evaluated subset that every run finished, per method, "
+        "across guidance scales.",
+        "note",
+    )
+    return Section("grids", "Sample grids", (intro, *grid_blocks(inputs, rows)))
+
+
+def findings_section(view: ResultsView, ratings: RatingsInputs | None) -> Section:
+    rules = (
+        "Computed from the tables by fixed rules, not written by hand. A point dominates another "
+        "when it is at least as good on both axes and better on one; a method is Pareto-better "
+        "when each point of the other method is dominated by one of its points (point "
+        "estimates). A metric saturates at the smallest scale reaching "
+        f"{SATURATION_FRACTION:.0%} of its total gain over the swept scales. Best scales name "
+        "the other scales whose intervals overlap, which the data cannot tell apart."
+    )
+    blocks: list[Block] = [Paragraph(rules, "note"), Heading("Automated metrics")]
+    blocks.append(Bullets(tuple(sweep_findings(view))))
+    if ratings is not None:
+        blocks += [Heading("Human evaluation"), Bullets(tuple(ratings_findings(ratings.ratings)))]
+    return Section("findings", "Findings", tuple(blocks))
