@@ -27,7 +27,7 @@ from bench.generators import GeneratorOptions, build_generator
 from bench.grids import make_grids
 from bench.images import atomic_write_text
 from bench.metrics.context import EvalConfig, Evaluator, default_cache_dir
-from bench.metrics.registry import METRICS, metric_names, parse_metrics
+from bench.metrics.registry import metric_names, parse_metrics
 from bench.plots import plot_all
 from bench.results import build_table, write_table
 from bench.runfolder import RunFolder
@@ -196,8 +196,7 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
                 caption_kind=captions.source["kind"],
                 generator_description=description,
             )
-            if any(METRICS[m].family == "fidelity" for m in metrics):
-                evaluator.extractor_spec()  # fail now, not after hours of sampling
+            evaluator.preflight()  # fail now, not after hours of sampling
         specs = [RunSpec(m, s, settings) for m in methods for s in scales]
 
         started = time.perf_counter()

@@ -55,6 +55,32 @@ def clip_identity(model_name: str = EMBEDDED, pretrained: Path | None = None) ->
     return {"model": model_name, "weights_sha256": weights, "convention": CONVENTION}
 
 
+def check_clip_choice(model_name: str, pretrained: Path | None) -> None:
+    """Cheap checks of ``--clip-model/--clip-pretrained`` without loading any weights."""
+    ensure_torchvision()
+    if model_name == EMBEDDED:
+        try:
+            from bench.embedded import load_eval_clip  # noqa: F401
+        except ImportError as exc:
+            raise BenchError(
+                f"the embedded evaluation CLIP is not available ({exc}); give --clip-model ARCH "
+                "--clip-pretrained PATH, or drop clip_score from --metrics"
+            ) from exc
+        return
+    import open_clip
+
+    if model_name not in open_clip.list_models():
+        raise BenchError(
+            f"--clip-model: {model_name!r} is not an open_clip architecture; use 'embedded' or "
+            "one of open_clip.list_models(), e.g. ViT-B-16, ViT-B-32, ViT-L-14"
+        )
+    if pretrained is None or not Path(pretrained).is_file():
+        raise BenchError(
+            f"--clip-pretrained: {pretrained} is not a file; --clip-model {model_name} needs its "
+            "local pretrained weights (nothing is downloaded)"
+        )
+
+
 class ClipScorer:
     """A loaded evaluation CLIP: images and captions in, per-image CLIP scores out."""
 
@@ -97,16 +123,7 @@ class ClipScorer:
     def _load_open_clip(name: str, pretrained: Path | None, generator_description: Any):
         import open_clip
 
-        if name not in open_clip.list_models():
-            raise BenchError(
-                f"--clip-model: {name!r} is not an open_clip architecture; use 'embedded' or "
-                "one of open_clip.list_models(), e.g. ViT-B-16, ViT-B-32, ViT-L-14"
-            )
-        if pretrained is None or not Path(pretrained).is_file():
-            raise BenchError(
-                f"--clip-pretrained: {pretrained} is not a file; --clip-model {name} needs its "
-                "local pretrained weights (nothing is downloaded)"
-            )
+        check_clip_choice(name, pretrained)
         if sha256_file(Path(pretrained)) in _hashes_in(generator_description):
             raise BenchError(
                 f"--clip-pretrained: {pretrained} is a checkpoint of the generator (the guiding "

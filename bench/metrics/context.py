@@ -197,6 +197,24 @@ class Evaluator:
             body = {"classifier": assets_sha256(), "version": 1}
         return content_hash({"family": family, **body})
 
+    def preflight(self) -> None:
+        """Fail now (before hours of sampling) if a configured metric cannot be computed."""
+        families = self.families()
+        if "fidelity" in families:
+            self.extractor_spec()
+        if "clip" in families:
+            from bench.metrics.clip_score import check_clip_choice
+
+            check_clip_choice(self.config.clip_model, self.config.clip_pretrained)
+        if "caption_match" in families:
+            try:
+                from bench.embedded import caption_match  # noqa: F401
+            except ImportError as exc:
+                raise BenchError(
+                    f"--metrics caption_match: the attribute classifier is not available ({exc}); "
+                    "drop caption_match from --metrics"
+                ) from exc
+
     def describe(self) -> dict[str, Any]:
         """Metadata for sweep.json: which networks judged the images."""
         from bench.metrics.clip_score import clip_identity

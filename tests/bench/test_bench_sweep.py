@@ -237,12 +237,16 @@ def test_torchrun_two_processes_equal_one(coco, tmp_path):
         (["--steps", "many"], "--steps: 'many'"),
         (["--num-samples", "500"], "--num-samples: 500 exceeds"),
         (["--generator", "dalle"], "--generator: unknown 'dalle'"),
+        (["--metrics", "clip_score", "--clip-model", "ViT-Q-9"], "--clip-model: 'ViT-Q-9'"),
+        (["--metrics", "clip_score", "--clip-model", "ViT-B-16"], "--clip-pretrained: None"),
+        (["--extractor", "inception-v4"], "--extractor: 'inception-v4'"),
     ],
 )
 def test_cli_bad_input_gives_clear_error(coco, tmp_path, capsys, extra, message):
     assert main(base_args(coco, tmp_path / "o", tmp_path / "c") + extra) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
+    assert not (tmp_path / "o" / "runs").exists()  # refused before generating anything
 
 
 def test_cli_bad_caption_files(coco, tmp_path, capsys):
