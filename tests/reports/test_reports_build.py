@@ -1,0 +1,167 @@
+"""reports.build: the CLI, its errors, and reports of incomplete or partly scored sweeps."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pandas as pd
+import pytest
+from PIL import Image
+from report_fakes import make_ratings, make_sweep
+
+from reports.build import build_report, main
+from reports.document import build_document
+from reports.inputs import load_sweep
+from reports.model import Figure, FigureRow, ImageGrid, Paragraph, Table
+
+
+def _tiny(tmp_path, **kw):
+    kw.setdefault("scales", (1.0, 3.0))
+    kw.setdefault("captions", ["a red square", "a blue circle"])
+    return make_sweep(tmp_path / "sweep", **kw)
+
+
+def _cells(table: Table) -> list[str]:
+    return [c.text for row in table.rows for c in row]
+
+
+def test_main_writes_both_files_and_prints_them(tmp_path, capsys):
+    sweep = _tiny(tmp_path)
+    out = tmp_path / "out"
+    assert main(["--sweep", str(sweep), "--out", str(out), "--grid-rows", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "report.html") in printed and str(out / "report.pdf") in printed
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="human"' not in html  # no --ratings: no human-evaluation section
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.pdf"]  # no temps
+    # the exact command that made the report is in it
+    assert f"python -m reports.build --sweep {sweep} --out {out} --grid-rows 1" in html
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (None, ["--sweep", "{tmp}/nope"], "--sweep: "),
+        ("empty", ["--sweep", "{tmp}/empty"], "holds neither sweep.json nor runs/"),
+        ("badcsv", ["--sweep", "{tmp}/sweep"], "lacks the columns ['ci_low'"),
+        ("sweep", ["--sweep", "{tmp}/sweep", "--ratings", "{tmp}/empty"], "--ratings: "),
+        ("sweep", ["--sweep", "{tmp}/sweep", "--grid-rows", "0"], "--grid-rows: 0"),
+        ("outfile", ["--sweep", "{tmp}/sweep", "--out", "{tmp}/file"], "--out: "),
+    ],
+)
+def test_user_errors_exit_2_with_a_message(tmp_path, capsys, setup, args, message):
+    if setup in ("sweep", "badcsv", "outfile"):
+        _tiny(tmp_path)
+    if setup == "badcsv":
+        path = tmp_path / "sweep" / "results.csv"
+        pd.read_csv(path).drop(columns=["ci_low"]).to_csv(path, index=False)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("x")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+def test_sweep_without_results_says_nothing_was_computed(tmp_path):
+    sweep = _tiny(tmp_path, results=False)
+    report = build_document(load_sweep(sweep), None)
+    table = next(b for b in report.section("metrics").blocks if isinstance(b, Table))
+    metric_cells = [c for row in table.rows for c in row[2:]]
+    assert metric_cells and all(c.missing for c in metric_cells)
+    assert all(
+        c.text.startswith("not computed: the sweep has no results table") for c in metric_cells
+    )
+    pareto = [b.text for b in report.section("pareto").blocks if isinstance(b, Paragraph)]
+    assert sum("not drawn" in t for t in pareto) == 3
+    findings = report.section("findings").blocks[2].items
+    assert findings[0] == "Precision vs recall: not compared: Recall and Precision not computed."
+
+
+def test_incomplete_run_and_nan_without_note(tmp_path):
+    sweep = _tiny(tmp_path, incomplete={"clip@3": 1})
+    path = sweep / "results.csv"
+    table = pd.read_csv(path)
+    row = (table["label"] == "cfg@3") & (table["metric"] == "is")
+    table.loc[row, ["value", "notes"]] = [float("nan"), ""]
+    table.to_csv(path, index=False)
+    report = build_document(load_sweep(sweep), None)
+    metrics = next(b for b in report.section("metrics").blocks if isinstance(b, Table))
+    by_run = {(r[0].text, r[1].text): r for r in metrics.rows}
+    assert by_run[("clip", "3")][2].text == (
+        "not computed: run incomplete (1 of 2 images), so it was not scored"
+    )
+    is_col = metrics.header.index("Inception Score ↑")
+    assert by_run[("cfg", "3")][is_col].text == "not computed: no reason recorded"
+    assert by_run[("cfg", "3")][is_col].missing
+    runs = next(
+        b
+        for b in report.section("evaluated").blocks
+        if isinstance(b, Table) and b.header[0] == "run"
+    )
+    assert ["clip@3", "1 / 2", "incomplete"] == [runs.rows[3][i].text for i in (0, 2, 3)]
+    # the grid shows captions every run finished: only caption 0
+    grids = [b for b in report.section("grids").blocks if isinstance(b, ImageGrid)]
+    assert [len(g.rows) for g in grids] == [1, 1]
+
+
+def _png(color: str, size=(40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_sweep_plots_and_grids_are_used_when_present(tmp_path):
+    sweep = _tiny(tmp_path)
+    (sweep / "plots").mkdir()
+    own = _png("red")
+    (sweep / "plots" / "pareto_pr.png").write_bytes(own)
+    report = build_document(load_sweep(sweep), None)
+    (row,) = [b for b in report.section("pareto").blocks if isinstance(b, FigureRow)]
+    sources = [f.source for f in row.figures]
+    assert sources[0] == "plots/pareto_pr.png of the sweep" and row.figures[0].png == own
+    assert all(s.startswith("drawn for this report") for s in sources[1:])
+
+    # run images gone (say, a copied sweep without runs' images): the sweep's grids/ is used
+    for manifest in sweep.glob("runs/*/manifest.jsonl"):
+        manifest.write_text("")
+    (sweep / "grids").mkdir()
+    grid = _png("blue", (300, 100))
+    (sweep / "grids" / "cfg.png").write_bytes(grid)
+    report = build_document(load_sweep(sweep), None)
+    blocks = report.section("grids").blocks[1:]
+    assert isinstance(blocks[0], Figure) and blocks[0].png == grid
+    assert isinstance(blocks[1], Paragraph) and "no finished samples" in blocks[1].text
+
+
+def test_html_embeds_the_sweep_png_bytes(tmp_path):
+    sweep = _tiny(tmp_path)
+    (sweep / "plots").mkdir()
+    own = _png("green")
+    (sweep / "plots" / "pareto_clip_fid.png").write_bytes(own)
+    paths = build_report(sweep, None, tmp_path / "out", grid_rows=1)
+    html = paths.html.read_text(encoding="utf-8")
+    assert base64.b64encode(own).decode() in html
+
+
+def test_ratings_with_unrated_condition_show_the_reason(tmp_path):
+    sweep = _tiny(tmp_path)
+    conditions = [("cfg@1", "cfg", 1.0), ("cfg@3", "cfg", 3.0), ("clip@3", "clip", 3.0)]
+    ratings = make_ratings(
+        tmp_path / "ratings", conditions, nan_conditions=["clip@3"], questions=["caption"]
+    )
+    meta = json.loads((ratings / "ratings.json").read_text())
+    meta["notes"] = {"caption": ["no chain of votes links ['clip@3'] to the reference"]}
+    (ratings / "ratings.json").write_text(json.dumps(meta))
+    from reports.inputs import load_ratings
+
+    report = build_document(load_sweep(sweep), load_ratings(ratings))
+    tables = [b for b in report.section("human").blocks if isinstance(b, Table)]
+    cells = _cells(tables[0])
+    assert "not computed: no chain of votes links ['clip@3'] to the reference" in cells
+    assert "undefined: no item rated twice, or one answer only" in _cells(tables[2])

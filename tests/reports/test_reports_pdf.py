@@ -1,0 +1,74 @@
+"""The PDF report: opens with pypdf, has the expected pages, text is extractable and literal."""
+
+from __future__ import annotations
+
+import pytest
+from report_fakes import FID_NOTE
+
+pypdf = pytest.importorskip("pypdf")
+
+TITLES = [
+    "1. What was evaluated",
+    "2. Findings",
+    "3. Metrics",
+    "4. Pareto frontiers",
+    "5. Sample grids",
+    "6. Human evaluation",
+]
+
+
+def _pages(path) -> list[str]:
+    """Text per page, without the running footer ("<title> page N", drawn first)."""
+    reader = pypdf.PdfReader(str(path))
+    out = []
+    for number, page in enumerate(reader.pages, 1):
+        text = " ".join(page.extract_text().split())
+        footer = f"GLIDE guidance sweep report page {number} "
+        assert text.startswith(footer), text[:80]
+        out.append(text.removeprefix(footer))
+    return out
+
+
+def _section_starts(pages: list[str]) -> list[int]:
+    """Page index where each section starts: section 1 under the title, the others on top."""
+    assert pages[0].startswith("GLIDE guidance sweep report")
+    assert "Contents: " + "; ".join(TITLES) in pages[0]
+    starts = [0] if pages[0].count(TITLES[0]) == 2 else []  # in the contents and as heading
+    for title in TITLES[1:]:
+        starts += [i for i, text in enumerate(pages) if text.startswith(title)]
+    assert len(starts) == len(TITLES), starts
+    return starts
+
+
+def test_pdf_pages_and_sections(built_report):
+    pages = _pages(built_report.pdf)
+    starts = _section_starts(pages)
+    assert starts == sorted(starts)
+    # Layout: "What was evaluated" takes 1-2 pages (its paths vary), then findings 1, metrics 1,
+    # Pareto plots 1, one page per method's sample grid (2), human evaluation 3.
+    evaluated = starts[1]
+    assert evaluated in (1, 2)
+    assert [b - a for a, b in zip(starts[1:], starts[2:], strict=False)] == [1, 1, 1, 2]
+    assert len(pages) == evaluated + 1 + 1 + 1 + 2 + 3
+
+
+def test_pdf_embeds_images(built_report):
+    reader = pypdf.PdfReader(str(built_report.pdf))
+    pages = _pages(built_report.pdf)
+    grids = [i for i, t in enumerate(pages) if "the same starting noise in every column" in t]
+    assert len(grids) == 2  # one page per method
+    for i in grids:
+        assert len(reader.pages[i].images) == 6 * 4  # 6 captions x 4 scales
+    pareto = next(i for i, t in enumerate(pages) if t.startswith("4. Pareto frontiers"))
+    assert len(reader.pages[pareto].images) == 3
+
+
+def test_pdf_text_is_extractable_and_literal(built_report):
+    text = " ".join(_pages(built_report.pdf))
+    assert 'a red square <script>alert("x")</script> & <b>friends</b>' in text
+    assert "rater-<b>bad</b>" in text
+    assert f"not computed: {FID_NOTE}" in text
+    assert "classifier-free guidance is Pareto-better" in text
+    assert "python -m bench.sweep" in text and "sha256" in text
+    meta = pypdf.PdfReader(str(built_report.pdf)).metadata
+    assert meta.title == "GLIDE guidance sweep report"
