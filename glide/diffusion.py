@@ -231,7 +231,8 @@ class GaussianDiffusion:
 
     def condition_mean(self, out: Mapping[str, torch.Tensor], grad: torch.Tensor) -> torch.Tensor:
         """Sohl-Dickstein et al. 2015 / GLIDE eq. 4: mean + Sigma * grad log p(y | x_t)."""
-        return out["mean"].float() + out["variance"] * grad.float()
+        mean = out["mean"]
+        return mean + out["variance"].to(mean.dtype) * grad.to(mean.dtype)
 
     def condition_score(
         self,

@@ -132,7 +132,7 @@ def test_condition_mean_and_score(d):
     out = d.p_mean_variance(torch.cat([noise, torch.zeros_like(x0)], 1), x_t, t)
     grad = torch.randn(x0.shape, dtype=D64)
     shifted = d.condition_mean(out, grad)
-    torch.testing.assert_close(shifted, out["mean"].float() + out["variance"] * grad.float())
+    torch.testing.assert_close(shifted, out["mean"] + out["variance"] * grad)
     scored = d.condition_score(out, x_t, t, grad)
     a = torch.tensor([abar(d, i) for i in t.tolist()], dtype=D64).view(-1, 1, 1, 1)
     eps = d.predict_eps_from_xstart(x_t, t, out["pred_xstart"]) - (1 - a).sqrt() * grad
