@@ -139,7 +139,7 @@ def build_view(inputs: SweepInputs) -> ResultsView:
         for method, scale in table[["method", "scale"]].drop_duplicates().itertuples(index=False):
             runs.setdefault(RunKey(str(method), float(scale)), "no row in the results table")
     if table is None:
-        default = "the sweep has no results table (results.csv); run bench.sweep with --metrics"
+        default = "the sweep has no results table"
         runs = {key: default for key in runs}
     keys = tuple(sorted(runs, key=lambda r: (r.method, r.scale)))
     entries: dict[tuple[RunKey, str], Entry] = {}
