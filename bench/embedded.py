@@ -1,0 +1,80 @@
+"""The embedded benchmark's evaluation networks (trained separately from the GLIDE models).
+
+- :func:`load_attribute_classifier` / :func:`caption_match`: exact caption-match accuracy of
+  images against captions of the synthetic grammar (``glide.data.grammar``);
+- :func:`load_eval_clip`: the evaluation CLIP through open_clip (custom small architecture);
+- :func:`register_fidelity_extractor`: ``glide-bench-synth`` for torch-fidelity.
+
+Weights, configs and model cards are in ``bench/assets``; ``python -m bench.train_eval_nets``
+retrains them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from bench.attributes import matches, predict_labels, scene_labels
+from bench.errors import BenchError
+from bench.eval_classifier import AttributeNet, load_classifier_file
+from bench.eval_clip import load_eval_clip
+from bench.fidelity_extractor import register_fidelity_extractor
+from glide.data.grammar import parse_caption
+from glide.errors import GlideError
+
+__all__ = [
+    "caption_match",
+    "load_attribute_classifier",
+    "load_eval_clip",
+    "register_fidelity_extractor",
+    "predict_attributes",
+]
+
+
+@functools.lru_cache(maxsize=1)
+def load_attribute_classifier() -> AttributeNet:
+    """The shipped attribute classifier (float32, eval mode; cached)."""
+    return load_classifier_file()
+
+
+def _check_images(images) -> torch.Tensor:
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8:
+            raise BenchError(f"images: dtype {images.dtype}; give uint8 [N, H, W, 3] in 0..255")
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        raise BenchError(f"images: {type(images).__name__}; give a uint8 array [N, H, W, 3]")
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
+        raise BenchError(f"images: shape {tuple(images.shape)}; give [N, H, W, 3] with N >= 1")
+    return images.permute(0, 3, 1, 2)
+
+
+@torch.inference_mode()
+def predict_attributes(images, *, batch_size: int = 256) -> np.ndarray:
+    """uint8 ``[N, H, W, 3]`` -> int64 ``[N, 8]`` predicted labels (see bench.attributes)."""
+    x = _check_images(images)
+    model = load_attribute_classifier()
+    logits = [model(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
+    return predict_labels(torch.cat(logits).numpy())
+
+
+def caption_match(images, captions: Sequence[str]) -> np.ndarray:
+    """bool ``[N]``: does image i show every attribute caption i states (exact match)?
+
+    ``images``: uint8 ``[N, H, W, 3]`` (any H = W; resized to 64x64). ``captions``: N captions
+    of the synthetic grammar; other text raises ``GlideError``.
+    """
+    captions = list(captions)
+    x = _check_images(images)
+    if len(captions) != len(x):
+        raise BenchError(f"captions: {len(captions)} captions for {len(x)} images; give one each")
+    targets = []
+    for i, caption in enumerate(captions):
+        try:
+            targets.append(scene_labels(parse_caption(caption)))
+        except GlideError as exc:
+            raise BenchError(f"captions[{i}]: {exc}") from None
+    return matches(predict_attributes(images), np.stack(targets))

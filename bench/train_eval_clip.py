@@ -1,0 +1,222 @@
+"""Contrastive training of the evaluation CLIP (``python -m bench.train_eval_nets clip``).
+
+The loss is CLIP's symmetric cross entropy over the image-caption similarity matrix of a batch
+(Radford et al. 2021, "Learning Transferable Visual Models From Natural Language Supervision",
+Fig. 3), with open_clip's learnable temperature. Each step draws one of three paraphrases per
+image, so the model sees the grammar's synonyms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from bench._torchvision import ensure_torchvision
+from bench.eval_classifier import sha256_file
+from bench.eval_clip import (
+    MODEL_NAME,
+    grammar_words,
+    learn_bpe_merges,
+    load_eval_clip,
+    vocab_size,
+    write_bpe_file,
+)
+
+PARAPHRASES = 3
+CONTEXT_LENGTH = 24
+
+
+def clip_config(n_vocab: int) -> dict:
+    """The custom open_clip architecture: a tiny ModifiedResNet and a 2-layer text transformer."""
+    return {
+        "embed_dim": 64,
+        "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 12, "head_width": 64},
+        "text_cfg": {
+            "context_length": CONTEXT_LENGTH,
+            "vocab_size": n_vocab,
+            "width": 64,
+            "heads": 4,
+            "layers": 2,
+        },
+    }
+
+
+def normalize_images(images_uint8: torch.Tensor) -> torch.Tensor:
+    """``[N, 3, 64, 64]`` in 0..255 -> what open_clip's preprocess gives (ToTensor, Normalize)."""
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    mean = torch.tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1)
+    return (images_uint8.float() / 255.0 - mean) / std
+
+
+def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor):
+    """Symmetric InfoNCE over ``[N, D]`` L2-normalised embeddings (CLIP, Fig. 3)."""
+    logits = logit_scale.exp().clamp(max=100) * image @ text.t()
+    target = torch.arange(len(image))
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+
+def _save(model, path: Path, meta: dict) -> str:
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"state_dict": state, "meta": meta}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return sha256_file(path)
+
+
+@torch.no_grad()
+def retrieval_metrics(
+    model, preprocess, tokenizer, images: np.ndarray, captions: list[str], group: int = 100
+) -> dict:
+    """Image -> caption top-1 within groups of ``group`` val images, through the real preprocess."""
+    from PIL import Image
+
+    model.eval()
+    pixels = torch.stack([preprocess(Image.fromarray(im)) for im in images])
+    img = F.normalize(
+        torch.cat([model.encode_image(pixels[s : s + 500]) for s in range(0, len(pixels), 500)]),
+        dim=-1,
+    )
+    txt = F.normalize(
+        torch.cat(
+            [
+                model.encode_text(tokenizer(captions[s : s + 500]))
+                for s in range(0, len(captions), 500)
+            ]
+        ),
+        dim=-1,
+    )
+    hits, matched, unmatched = [], [], []
+    for s in range(0, len(images) - group + 1, group):
+        sim = img[s : s + group] @ txt[s : s + group].t()
+        hits.append((sim.argmax(dim=1) == torch.arange(group)).float())
+        matched.append(sim.diag())
+        unmatched.append(sim[~torch.eye(group, dtype=torch.bool)])
+    return {
+        "top1": float(torch.cat(hits).mean()),
+        "group": group,
+        "n": int(len(torch.cat(hits))),
+        "clip_score_matched": float(100 * torch.cat(matched).mean()),
+        "clip_score_unmatched": float(100 * torch.cat(unmatched).mean()),
+    }
+
+
+def train_eval_clip(args) -> dict:
+    ensure_torchvision()
+    import open_clip
+
+    from bench.train_eval_nets import BENCH_SEED, augment, render_set
+    from glide.data.synthetic import SyntheticCaptions
+
+    out: Path = args.out
+    merges = learn_bpe_merges(grammar_words())
+    bpe = out / "eval_clip_bpe.txt.gz"
+    write_bpe_file(bpe, merges)
+    config_dir = out / "open_clip_config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / f"{MODEL_NAME}.json").write_text(
+        json.dumps(clip_config(vocab_size(len(merges))), indent=2) + "\n"
+    )
+    open_clip.add_model_config(config_dir)  # a later path wins over the packaged one
+    tokenizer = open_clip.get_tokenizer(MODEL_NAME, bpe_path=str(bpe))
+
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    images, _, _ = render_set(args.seed, "val", args.n_train, "render train")
+    ds = SyntheticCaptions(args.seed, "val")
+    tokens = torch.stack(
+        [
+            tokenizer(ds.paraphrases(i, PARAPHRASES))
+            for i in tqdm(range(args.n_train), desc="tokenize", leave=False)
+        ]
+    )
+    x_all = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    model = open_clip.create_model(MODEL_NAME)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.clip_lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.clip_lr, total_steps=args.clip_steps, pct_start=0.1
+    )
+    losses, start = [], time.time()
+    model.train()
+    for step in (bar := tqdm(range(args.clip_steps), desc="eval CLIP", unit="step")):
+        idx = torch.randint(0, len(x_all), (args.clip_batch_size,), generator=gen)
+        which = torch.randint(0, PARAPHRASES, (len(idx),), generator=gen)
+        image = F.normalize(model.encode_image(normalize_images(augment(x_all[idx], gen))), dim=-1)
+        text = F.normalize(model.encode_text(tokens[idx, which]), dim=-1)
+        loss = contrastive_loss(image, text, model.logit_scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    wall = time.time() - start
+    path = out / "eval_clip.pt"
+    sha = _save(model, path, {"seed": args.seed, "steps": args.clip_steps})
+    shipped, preprocess, tok = load_eval_clip(path, bpe_file=bpe)
+    val_images, val_captions, _ = render_set(BENCH_SEED, "val", args.n_eval, "render val")
+    metrics = retrieval_metrics(shipped, preprocess, tok, val_images, val_captions)
+    n_params = sum(p.numel() for p in shipped.parameters())
+    return {
+        "wall_s": wall,
+        "final_loss": float(np.mean(losses[-100:])),
+        "sha256": sha,
+        "metrics": metrics,
+        "size_bytes": path.stat().st_size,
+        "n_params": n_params,
+        "n_merges": len(merges),
+    }
+
+
+def clip_card(args, result: dict, command: str) -> str:
+    from bench.train_eval_nets import BENCH_SEED, _environment
+
+    m = result["metrics"]
+    config = json.dumps(clip_config(vocab_size(result["n_merges"])))
+    return f"""# Evaluation CLIP (bench/assets/eval_clip.pt)
+
+A small custom open_clip architecture, `{MODEL_NAME}` ({result["n_params"]} parameters):
+a ModifiedResNet image tower on 64x64 images and a 2-layer causal text transformer, 64-d joint
+embedding. Config: `bench/assets/open_clip_config/{MODEL_NAME}.json`
+(`{config}`), registered with `open_clip.add_model_config`; tokenizer: open_clip's
+`SimpleTokenizer` with {result["n_merges"]} byte-pair merges learned on the caption grammar's
+words (`bench/assets/eval_clip_bpe.txt.gz`, every grammar word is one token). Load with
+`bench.embedded.load_eval_clip()`, which goes through `open_clip.create_model_and_transforms(
+"{MODEL_NAME}", pretrained=<eval_clip.pt>)` and `open_clip.get_tokenizer`. It computes the
+embedded benchmark's CLIP score; it never guides sampling.
+
+- Training command: `{command}`
+- Data: `SyntheticCaptions(seed={args.seed}, split="val")`, first {args.n_train} images with
+  {PARAPHRASES} paraphrases each (one drawn per step), pixel-noise/blur augmentation.
+- Objective: CLIP's symmetric contrastive loss, learnable temperature.
+- Steps: {args.clip_steps} at batch {args.clip_batch_size}, AdamW (weight decay 0.05), one-cycle
+  LR (max {args.clip_lr}).
+- Wall time: {result["wall_s"]:.0f} s ({_environment()}).
+- Final training loss (mean of the last 100 steps): {result["final_loss"]:.4f}
+- Weights stored in float16 ({result["size_bytes"]} bytes); metrics below use the shipped file.
+- sha256: `{result["sha256"]}`
+
+## Retrieval on the benchmark's real val images
+
+`SyntheticCaptions(seed={BENCH_SEED}, split="val")`, first {m["n"]} images, in groups of
+{m["group"]}: each image ranks the {m["group"]} captions of its group.
+
+- image -> caption top-1: **{m["top1"]:.4f}**
+- mean CLIP score (100 cos) of matching pairs: {m["clip_score_matched"]:.2f}; of non-matching
+  pairs: {m["clip_score_unmatched"]:.2f}
+"""
