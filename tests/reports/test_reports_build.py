@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
+from html import unescape
 
 import pandas as pd
 import pytest
@@ -37,8 +39,13 @@ def test_main_writes_both_files_and_prints_them(tmp_path, capsys):
     html = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="human"' not in html  # no --ratings: no human-evaluation section
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.pdf"]  # no temps
-    # the exact command that made the report is in it
-    assert f"python -m reports.build --sweep {sweep} --out {out} --grid-rows 1" in html
+    # the exact command that made the report is in it, and reads back exactly from the page
+    commands = [
+        unescape(re.sub(r"<[^>]+>", "", block))
+        for block in re.findall(r'<pre class="code">(.*?)</pre>', html, flags=re.S)
+    ]
+    assert f"python -m reports.build --sweep {sweep} --out {out} --grid-rows 1" in commands
+    assert any(c.startswith("python -m bench.sweep --method cfg,clip") for c in commands)
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def test_html_parses_and_has_every_section(built_report):
     doc = _parse(html)
     ids = [a.get("id") for tag, a in doc.tags if tag == "section"]
     assert ids == SECTIONS
-    text = " ".join(doc.text)
+    text = " ".join(" ".join(doc.text).split())
     for title in (
         "What was evaluated",
         "Findings",
