@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
-from reports.evaluated import evaluated_section
+from reports.evaluated import evaluated_section, run_settings
 from reports.human import human_section
 from reports.inputs import RatingsInputs, SweepInputs
 from reports.model import Report
@@ -14,7 +14,7 @@ from reports.view import build_view, method_name
 
 
 def _subtitle(inputs: SweepInputs, ratings: RatingsInputs | None) -> str:
-    settings = inputs.sweep.get("settings") or {}
+    settings = run_settings(inputs)
     captions = inputs.sweep.get("captions") or settings.get("captions") or {}
     methods = sorted({r.method for r in inputs.runs})
     parts = [

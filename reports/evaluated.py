@@ -59,9 +59,21 @@ def _get(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
     return d
 
 
+def run_settings(inputs: SweepInputs) -> dict[str, Any]:
+    """The sweep's shared settings: from sweep.json, else from a run's spec.json (same keys)."""
+    settings = _get(inputs.sweep, "settings", default={}) or {}
+    if not settings and inputs.runs:
+        spec = inputs.runs[0].spec
+        settings = {k: v for k, v in spec.items() if k not in _RUN_KEYS}
+    return settings
+
+
+_RUN_KEYS = ("run_id", "label", "method", "scale", "spec_version")
+
+
 def _setup_rows(inputs: SweepInputs) -> list[tuple[str, str]]:
     sweep = inputs.sweep
-    settings = _get(sweep, "settings", default={}) or {}
+    settings = run_settings(inputs)
     captions = _get(sweep, "captions", default={}) or settings.get("captions", {}) or {}
     protocol = _get(sweep, "protocol", default={}) or {}
     unknown = "not recorded (sweep.json lacks it)"
@@ -127,7 +139,14 @@ def _setup_rows(inputs: SweepInputs) -> list[tuple[str, str]]:
             f"{settings.get('dtype', unknown)} / {protocol.get('device', unknown)} "
             f"(processes: {sweep.get('world_size', '?')})",
         ),
-        ("Paper parity", "yes" if protocol.get("paper_parity") else "no"),
+        (
+            "Paper parity",
+            unknown
+            if "paper_parity" not in protocol
+            else "yes"
+            if protocol["paper_parity"]
+            else "no",
+        ),
     ]
     deviations = protocol.get("deviations_from_paper") or {}
     if deviations:
@@ -139,7 +158,7 @@ def _setup_rows(inputs: SweepInputs) -> list[tuple[str, str]]:
 
 def _checkpoint_blocks(inputs: SweepInputs) -> list[Block]:
     sweep = inputs.sweep
-    description = sweep.get("generator") or _get(sweep, "settings", "checkpoints") or {}
+    description = sweep.get("generator") or run_settings(inputs).get("checkpoints") or {}
     hashes = find_hashes(description)
     blocks: list[Block] = [Heading("Checkpoints")]
     if hashes:
@@ -149,7 +168,8 @@ def _checkpoint_blocks(inputs: SweepInputs) -> list[Block]:
         blocks.append(Table(("checkpoint", "sha256", "file"), rows, widths=(2.3, 5.8, 2.4)))
     else:
         blocks.append(Paragraph("No checkpoint sha256 is recorded in sweep.json.", "missing"))
-    if _get(sweep, "settings", "generator") == "toy" or description.get("kind") == "toy":
+    is_toy = isinstance(description, dict) and description.get("kind") == "toy"
+    if run_settings(inputs).get("generator") == "toy" or is_toy:
         blocks.append(
             Paragraph(
                 "This sweep used the toy generator (a fixed random network with no checkpoint): "
@@ -333,6 +353,10 @@ def evaluated_section(
     else:
         blocks.append(Paragraph("Not recorded (sweep.json lacks versions).", "missing"))
     blocks += reproduce_commands(inputs, ratings, report_argv)
+    if ratings is None:
+        blocks.append(
+            Paragraph("No human evaluation in this report (no --ratings folder given).", "note")
+        )
     blocks += _run_table(inputs)
     problems = list(inputs.problems) + (list(ratings.problems) if ratings else [])
     if problems:

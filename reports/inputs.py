@@ -207,7 +207,10 @@ def load_sweep(sweep_dir: Path | str) -> SweepInputs:
     problems: list[str] = []
     sweep = _read_json(path / "sweep.json", problems) if has_sweep_json else {}
     if not has_sweep_json:
-        problems.append("sweep.json: absent, so the sweep's settings are unknown")
+        problems.append(
+            "sweep.json: absent; settings come from the runs' spec.json; the command, versions "
+            "and evaluation networks are unknown"
+        )
     results, results_file = read_results(path)
     plots = {n: path / "plots" / f"{n}.png" for n in PARETO_PLOTS}
     grids = {p.stem: p for p in sorted((path / "grids").glob("*.png"))}

@@ -172,3 +172,16 @@ def test_ratings_with_unrated_condition_show_the_reason(tmp_path):
     cells = _cells(tables[0])
     assert "not computed: no chain of votes links ['clip@3'] to the reference" in cells
     assert "undefined: no item rated twice, or one answer only" in _cells(tables[2])
+
+
+def test_runs_without_sweep_json_still_report_their_settings(tmp_path):
+    sweep = _tiny(tmp_path)
+    (sweep / "sweep.json").unlink()
+    report = build_document(load_sweep(sweep), None)
+    kv = report.section("evaluated").blocks[0]
+    facts = dict(kv.rows)
+    assert facts["Sampler"] == "ancestral" and facts["Resolution"] == "64x64"  # from spec.json
+    assert facts["Paper parity"] == "not recorded (sweep.json lacks it)"
+    problems = [b.text for b in report.section("evaluated").blocks if isinstance(b, Paragraph)]
+    assert any(p.startswith("sweep.json: absent; settings come from") for p in problems)
+    assert "Sweep command: not recorded (sweep.json lacks it)." in problems
