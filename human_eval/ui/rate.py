@@ -2,10 +2,14 @@
 
 Each click is written to the database in the button's callback, before the script reruns and
 shows the next pair; the rater's key sits in the URL (``?r=...``), so a reload resumes the same
-rater at the same unanswered pair with the same left/right order.
+rater at the same unanswered pair with the same left/right order. A repeated click on the same
+pair is refused by the database; a click that lands on a *new* pair within
+``REPEAT_CLICK_GUARD_S`` of it being drawn (the second half of a double click) is ignored.
 """
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,6 +19,7 @@ from human_eval.schema import QUESTION_TEXT
 from human_eval.store import Rater, VoteStore
 from human_eval.ui.common import DISPLAY_PX, display_image
 
+REPEAT_CLICK_GUARD_S = 0.4
 CHOICE_BUTTONS = (
     ("left", "Left image", "Left"),
     ("tie", "Can't decide", "Down"),
@@ -65,6 +70,9 @@ def join_ui(store: VoteStore) -> None:
 
 
 def _vote(store: VoteStore, rater_id: int, assignment_id: int, choice: str) -> None:
+    drawn = st.session_state.get("drawn_at", {}).get(assignment_id)
+    if drawn is not None and time.monotonic() - drawn < REPEAT_CLICK_GUARD_S:
+        return  # nobody judges a new pair this fast: the tail of a double click
     try:
         store.record_vote(rater_id, assignment_id, choice)
         st.session_state.pop("vote_error", None)
@@ -81,6 +89,7 @@ def task_ui(store: VoteStore, rater: Rater) -> None:
     if task is None:
         st.success(f"All done, thank you {rater.name}! Your {done} answers are saved.")
         return
+    st.session_state.setdefault("drawn_at", {}).setdefault(task.assignment_id, time.monotonic())
     st.subheader(QUESTION_TEXT[task.question])
     st.markdown(f"**Caption:** {task.caption}")
     left, right = st.columns(2)

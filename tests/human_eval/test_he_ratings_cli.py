@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_study
+from he_helpers import make_study
 
 from human_eval.database import open_database
 from human_eval.ratings.cli import main as ratings_main

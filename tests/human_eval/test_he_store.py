@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from conftest import make_study
+from he_helpers import make_study
 from sqlalchemy.exc import IntegrityError
 
 from human_eval import schema

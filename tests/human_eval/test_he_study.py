@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import ADMIN_TOKEN, CONDITIONS, make_study
+from he_helpers import ADMIN_TOKEN, CONDITIONS, make_study
 
 from human_eval import schema
 from human_eval.database import open_database
