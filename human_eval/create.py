@@ -125,7 +125,14 @@ def plan_slots(runs: list[RunFolder], max_captions: int, seed: int) -> list[Slot
     return ordered
 
 
+def is_unguided(run: RunFolder) -> bool:
+    """The model without guidance: classifier-free scale 1 or CLIP-guidance scale 0."""
+    return (run.method == "cfg" and run.scale == 1.0) or (run.method == "clip" and run.scale == 0.0)
+
+
 def choose_reference(runs: list[RunFolder], reference: str | None) -> str:
+    """The condition rated 0: the one named, else the unguided model (as the paper reported
+    its Elo scores), else the lowest guidance scale, else the first run."""
     names = [r.name for r in runs]
     if reference is not None:
         if reference not in names:
@@ -133,6 +140,9 @@ def choose_reference(runs: list[RunFolder], reference: str | None) -> str:
                 f"--reference: {reference!r} is not a condition; choose from {names}"
             )
         return reference
+    unguided = [r for r in runs if is_unguided(r)]
+    if unguided:
+        return unguided[0].name
     scaled = [r for r in runs if r.scale is not None]
     if scaled:
         return min(scaled, key=lambda r: (r.scale, r.name)).name

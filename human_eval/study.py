@@ -120,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--invites", type=int, default=0, help="invite tokens to create (default 0)")
     c.add_argument(
-        "--reference", default=None, help="condition rated 0 (default: the lowest guidance scale)"
+        "--reference",
+        default=None,
+        help="condition rated 0 (default: the unguided model, cfg@1 or clip@0, else the lowest "
+        "guidance scale)",
     )
     c.add_argument(
         "--admin-token",

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference",
         default=None,
         help="condition rated 0 (default: the study's "
-        "reference, chosen at creation: the lowest guidance scale)",
+        "reference, chosen at creation: the unguided model, else the lowest guidance scale)",
     )
     p.add_argument(
         "--bootstrap",

@@ -112,9 +112,15 @@ def task_ui(store: VoteStore, rater: Rater) -> None:
 
 def rate_page(store: VoteStore) -> None:
     st.title("Which image is better?")
-    rater = current_rater(store)
-    if rater is None:
-        join_ui(store)
-    else:
-        st.caption(f"Rating as {rater.name}")
-        task_ui(store, rater)
+    try:
+        rater = current_rater(store)
+        if rater is None:
+            join_ui(store)
+        else:
+            st.caption(f"Rating as {rater.name}")
+            task_ui(store, rater)
+    except SQLAlchemyError as exc:
+        st.error(
+            f"The vote database is not reachable ({type(exc).__name__}); every answer you "
+            "saw counted is saved. Reload the page in a moment."
+        )

@@ -143,7 +143,15 @@ class PostgresServer:
             # immediate shutdown: a throwaway server needs no checkpoint, nor to wait for clients
             subprocess.run(
                 self.run_as
-                + [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w"],
+                + [
+                    str(self.bin_dir / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.data),
+                    "-m",
+                    "immediate",
+                    "-w",
+                ],
                 capture_output=True,
                 timeout=60,
             )

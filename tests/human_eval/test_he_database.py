@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from human_eval import migrations, schema
-from human_eval.database import open_database, parse_db_url
+from human_eval.database import describe_url, open_database, parse_db_url
 from human_eval.errors import HumanEvalError
 
 
@@ -43,6 +43,11 @@ def test_parse_bad_urls(text: str, words: str) -> None:
     with pytest.raises(HumanEvalError, match=words) as err:
         parse_db_url(text)
     assert "--db" in str(err.value)
+
+
+def test_passwords_never_shown() -> None:
+    url = parse_db_url("postgresql://alice:s3cret@db.example:5432/votes")
+    assert "s3cret" not in describe_url(url) and "alice" in describe_url(url)
 
 
 def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:

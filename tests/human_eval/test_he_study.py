@@ -90,6 +90,18 @@ def test_create_study_cli_builds_the_paired_plan(sweep: Path, sqlite_url: str, c
     db.dispose()
 
 
+def test_reference_is_the_unguided_model_when_there_is_one(tmp_path: Path) -> None:
+    from human_eval.create import choose_reference
+    from human_eval.synthetic import make_sweep
+
+    make_sweep(tmp_path / "s", [("cfg", 0.0), ("cfg", 1.0), ("clip", 2.0)], n_captions=2)
+    runs = load_runs([tmp_path / "s"])
+    assert choose_reference(runs, None) == "cfg@1"  # conditional model without guidance
+    assert choose_reference(runs, "clip@2") == "clip@2"
+    with pytest.raises(HumanEvalError, match=r"choose from \['cfg@0', 'cfg@1', 'clip@2'\]"):
+        choose_reference(runs, "cfg@5")
+
+
 def test_max_captions_limits_the_plan(sweep: Path, sqlite_url: str) -> None:
     made = make_study(sqlite_url, sweep, max_captions=2, gold_pairs=0)
     assert made.n_comparisons == 6 * 2 and made.n_gold == 0
