@@ -8,7 +8,7 @@ a :class:`Cell` with ``missing=True`` whose text says why, never a blank or a ze
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -140,7 +140,6 @@ class Report:
     subtitle: str
     created_at: str
     sections: tuple[Section, ...]
-    meta: dict[str, str] = field(default_factory=dict)
 
     def section(self, section_id: str) -> Section:
         for section in self.sections:
