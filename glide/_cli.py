@@ -1,0 +1,153 @@
+"""Shared pieces of the sampling CLIs (``glide.sample``, ``glide.inpaint``): options, output
+files (PNG + JSON sidecar, written atomically), error handling."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from glide.errors import GlideError
+from glide.pipeline import GUIDANCE, SAMPLERS
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, *, default_scale: float) -> None:
+    """Options shared by the text-to-image and the inpainting CLIs."""
+    parser.add_argument(
+        "--guidance", choices=GUIDANCE, default="cfg",
+        help="cfg: classifier-free guidance; clip: noised-CLIP guidance (loads the CLIP "
+        "checkpoints); none: the text-conditional model unguided (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scale", type=float, default=default_scale,
+        help="guidance scale s (1 = no guidance for cfg; the notebooks use 3 for text2im and "
+        "5 for inpainting) (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sampler", choices=SAMPLERS, default="ancestral",
+        help="base-model sampler (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--steps", default="100",
+        help="base-model timestep respacing: a step count ('100', '250'), section counts "
+        "('10,10,3,2,2'), 'ddimN' or 'fast27' (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic; only with --sampler "
+        "ddim) (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upsample", action="store_true",
+        help="also run the 64->256 upsampler on each base sample (loads upsample.pt)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upsample-steps", default="fast27",
+        help="upsampler respacing, sampled with DDIM (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upsample-temp", type=float, default=0.997,
+        help="scale of the upsampler's initial noise (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-size", type=int, default=1,
+        help="samples per prompt, generated together (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=0,
+        help="sample j (counting over all prompts) uses seed SEED + j; a sample depends only "
+        "on its caption, its seed and the settings (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--checkpoints", default=None, metavar="DIR",
+        help="folder with base.pt / upsample.pt / base_inpaint.pt / upsample_inpaint.pt / "
+        "clip_*.pt (+ glide_options.json for non-official sizes); 'official' downloads "
+        "OpenAI's released checkpoints; default: the embedded default in glide/assets/embedded",
+    )  # fmt: skip
+    parser.add_argument(
+        "--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--dtype", choices=sorted(DTYPES), default="float32",
+        help="model weights/activations dtype; sampling math stays float32 "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def check_common(args: argparse.Namespace) -> None:
+    if args.batch_size < 1:
+        raise GlideError(f"--batch-size={args.batch_size} is invalid: expected >= 1")
+    if args.eta < 0:
+        raise GlideError(f"--eta={args.eta} is invalid: expected >= 0")
+    if args.eta and args.sampler != "ddim":
+        raise GlideError("--eta only applies to --sampler ddim")
+
+
+def slug(text: str, limit: int = 40) -> str:
+    cleaned = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return cleaned[:limit] or "empty"
+
+
+def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    atomic_write_bytes(path, lambda fh: Image.fromarray(image).save(fh, format="PNG"))
+
+
+def save_json(path: Path, data: Any) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+
+
+def run_metadata(prog: str, argv: Sequence[str], args: argparse.Namespace) -> dict[str, Any]:
+    import glide
+
+    return {
+        "command": ["python", "-m", prog, *argv],
+        "settings": vars(args),
+        "versions": {"glide-bench": glide.__version__, "torch": torch.__version__},
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def cli_main(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace, list[str]], int],
+    argv: list[str] | None,
+) -> int:
+    """Parse, run, and turn project errors into ``error: ...`` with exit status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error (2), as a return code
+        return int(exit_.code or 0)
+    try:
+        return run(args, argv)
+    except GlideError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
