@@ -23,7 +23,9 @@ APP = Path(__file__).resolve().parent / "app.py"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m human_eval.serve", description=__doc__.split("\n\n")[0]
+        prog="python -m human_eval.serve",
+        description="Run the rating app: streamlit run human_eval/app.py -- --db URL, after "
+        "checking the database.",
     )
     p.add_argument(
         "--db",

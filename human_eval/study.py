@@ -41,7 +41,8 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m human_eval.study", description=__doc__.split("\n")[0].strip("`: ")
+        prog="python -m human_eval.study",
+        description="Create and manage pairwise human-evaluation studies in a vote database.",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
