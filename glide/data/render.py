@@ -69,28 +69,36 @@ def _clamp(v: float, r: float) -> float:
     return float(min(max(v, r + MARGIN), 1.0 - r - MARGIN))
 
 
-def _count_centres(rng: np.random.Generator, radii: list[float]) -> list[tuple[float, float]]:
-    """Non-overlapping random centres (rejection sampling; a jittered template if it fails)."""
+COUNT_GAP = 0.05  # clear space between copies in count scenes (about 3 px at 64x64)
+# how far each shape reaches from its centre, in radii (square corners, triangle vertices)
+REACH = {"circle": 1.0, "square": 1.21, "triangle": 1.15, "star": 1.0, "cross": 1.0}
+
+
+def _apart(p, q, shape: str, r1: float, r2: float) -> bool:
+    """Do two copies of ``shape`` at ``p`` and ``q`` keep at least COUNT_GAP between them?"""
+    if shape == "square":  # axis-aligned: separated along x or y
+        return max(abs(p[0] - q[0]), abs(p[1] - q[1])) >= 0.85 * (r1 + r2) + COUNT_GAP
+    return math.dist(p, q) >= REACH[shape] * (r1 + r2) + COUNT_GAP
+
+
+def _count_centres(
+    rng: np.random.Generator, shape: str, radii: list[float]
+) -> list[tuple[float, float]]:
+    """Well-separated random centres (rejection sampling; a spread-out template if it fails)."""
     for _ in range(500):
         pts: list[tuple[float, float]] = []
         for r in radii:
-            lo, hi = r + MARGIN + 0.01, 1.0 - r - MARGIN - 0.01
+            lo, hi = r + MARGIN, 1.0 - r - MARGIN
             p = (float(rng.uniform(lo, hi)), float(rng.uniform(lo, hi)))
-            if all(math.dist(p, q) >= r + rq + 0.02 for q, rq in zip(pts, radii, strict=False)):
+            if all(_apart(p, q, shape, r, rq) for q, rq in zip(pts, radii, strict=False)):
                 pts.append(p)
             else:
                 break
         if len(pts) == len(radii):
             return pts
-    template = (
-        [(0.27, 0.27), (0.73, 0.73), (0.73, 0.27)]
-        if len(radii) < 3
-        else [(0.26, 0.27), (0.74, 0.27), (0.5, 0.74)]
-    )
-    return [
-        (_clamp(x + rng.uniform(-0.02, 0.02), r), _clamp(y + rng.uniform(-0.02, 0.02), r))
-        for (x, y), r in zip(template, radii, strict=False)
-    ]
+    # corners of the free area: top-left, bottom-right (two) or top-left, top-right, bottom
+    template = [(0.0, 0.0), (1.0, 1.0)] if len(radii) < 3 else [(0.0, 0.0), (1.0, 0.0), (0.5, 1.0)]
+    return [(_clamp(x, r), _clamp(y, r)) for (x, y), r in zip(template, radii, strict=False)]
 
 
 def sample_layout(scene: Scene, rng: np.random.Generator) -> Layout:
@@ -106,7 +114,7 @@ def sample_layout(scene: Scene, rng: np.random.Generator) -> Layout:
             (_clamp(ax + rng.uniform(-0.04, 0.04), r), _clamp(ay + rng.uniform(-0.04, 0.04), r))
         ]
     elif scene.kind == "count":
-        centres = _count_centres(rng, radii)
+        centres = _count_centres(rng, scene.objects[0].shape, radii)
     else:
         near = [float(rng.uniform(0.2, 0.27)), float(rng.uniform(0.73, 0.8))]
         across = [float(rng.uniform(0.4, 0.6)), float(rng.uniform(0.4, 0.6))]
