@@ -6,6 +6,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import glide
 from glide.clip import CLIP_SMALL
@@ -225,3 +227,14 @@ def test_inpaint_input_errors():
     fn = inpaint_denoised_fn(image, torch.ones(2, 1, 8, 8))
     with pytest.raises(GlideError, match="x_0 has shape"):
         fn(torch.zeros(1, 3, 8, 8))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 9), min_size=1, max_size=5).filter(
+        lambda s: tuple(s) != (2, 1, 8, 8)
+    )
+)
+def test_wrong_mask_shapes_property(shape):
+    with pytest.raises(GlideError, match=r"inpaint mask must have shape \[N, 1, H, W\]"):
+        inpaint_denoised_fn(torch.zeros(2, 3, 8, 8), torch.ones(shape))

@@ -192,3 +192,17 @@ def test_bad_schedule_and_steps():
         create_diffusion(1000, "squaredcos_cap_v2", "1001")
     with pytest.raises(GlideError, match="unknown"):
         create_diffusion(1000, "quad")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    name=st.text(max_size=20).filter(lambda s: s not in ("squaredcos_cap_v2", "linear")),
+    steps=st.integers(-10_000, 0),
+)
+def test_unknown_schedules_and_nonpositive_steps_property(name, steps):
+    with pytest.raises(GlideError, match="is unknown; choose one of"):
+        get_named_beta_schedule(name, 1000)
+    with pytest.raises(GlideError, match="positive integer"):
+        get_named_beta_schedule("linear", steps)
+    with pytest.raises(GlideError, match="positive integer"):
+        create_diffusion(steps, "squaredcos_cap_v2", "10")
