@@ -44,7 +44,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> No
         f"(default {d['device']})",
     )
     g.add_argument(
-        "--amp", action="store_true", help="bfloat16 autocast for the forward pass (CUDA only)"
+        "--amp",
+        action="store_true",
+        help="bfloat16 autocast of the forward pass (CUDA, or CPUs with bf16 instructions, "
+        "where it is about 1.5x faster); weights, optimizer and loss stay float32",
     )
     g.add_argument(
         "--threads",
@@ -108,6 +111,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> No
         help=f"AdamW weight decay (default {d['weight_decay']})",
     )
     g.add_argument(
+        "--adam-eps",
+        type=float,
+        default=d["adam_eps"],
+        help=f"AdamW epsilon (default {d['adam_eps']})",
+    )
+    g.add_argument(
         "--warmup-steps",
         type=int,
         default=d["warmup_steps"],
@@ -165,6 +174,7 @@ def train_config(args: argparse.Namespace, *, init: str | None = None) -> TrainC
         batch_size=args.batch_size,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        adam_eps=args.adam_eps,
         warmup_steps=args.warmup_steps,
         lr_final_fraction=args.lr_final_fraction,
         grad_clip=args.grad_clip,

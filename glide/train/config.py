@@ -33,13 +33,14 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 3e-4
     weight_decay: float = 0.0
+    adam_eps: float = 1e-8
     warmup_steps: int = 0
     lr_final_fraction: float = 1.0  # cosine decay to lr * this at the last step (1 = constant)
     grad_clip: float = 0.0  # max global grad norm; 0 = no clipping
     ema_rate: float = 0.999
     seed: int = 0
     device: str = "cpu"
-    amp: bool = False  # bfloat16 autocast (CUDA only)
+    amp: bool = False  # bfloat16 autocast of the forward pass (cuda or cpu)
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     log_every: int = 10
     save_every: int = 250
@@ -61,6 +62,7 @@ class TrainConfig:
         )
         _check(self.lr > 0, "lr", self.lr, "expected a positive learning rate such as 3e-4")
         _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "expected >= 0")
+        _check(self.adam_eps > 0, "adam_eps", self.adam_eps, "expected > 0 (default 1e-8)")
         _check(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, "expected >= 0")
         _check(
             0 < self.lr_final_fraction <= 1,

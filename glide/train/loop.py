@@ -105,8 +105,8 @@ def train(task: Task, cfg: TrainConfig) -> dict[str, Any]:
     device = dist_util.resolve_device(cfg.device, info)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.amp and device.type != "cuda":
-        raise GlideError(f"--amp (bfloat16 autocast) needs a CUDA device, got --device {device}")
+    if cfg.amp and device.type not in ("cuda", "cpu"):
+        raise GlideError(f"--amp (bfloat16 autocast) runs on cuda or cpu, got --device {device}")
     dist_util.init(info, device)
     try:
         return _train(task, cfg, info, device)
@@ -132,7 +132,11 @@ def _train(
     ema = copy.deepcopy(module).requires_grad_(False)
     ema.eval()
     optimizer = torch.optim.AdamW(
-        module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.999)
+        module.parameters(),
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        betas=(0.9, 0.999),
+        eps=cfg.adam_eps,
     )
     resumed = load_state(run_dir, model=module, ema=ema, optimizer=optimizer, configs=configs)
     step = resumed["step"] if resumed else 0
@@ -146,7 +150,9 @@ def _train(
         wrapped = nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None
         )
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext()
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext()
+    )
 
     window: dict[str, float] = {}
     window_steps = 0

@@ -15,13 +15,13 @@ from glide.errors import GlideError
 
 __all__ = ["CLIP_PRESETS", "UNET_PRESETS", "clip_options", "unet_options"]
 
-_EMBEDDED_TEXT = {"text_ctx": 24, "xf_width": 64, "xf_layers": 2, "xf_heads": 2}
+_EMBEDDED_TEXT = {"text_ctx": 24, "xf_width": 32, "xf_layers": 2, "xf_heads": 2}
 UNET_PRESETS: dict[str, dict[str, Any]] = {
     "embedded-base": {
         "image_size": 64,
         "num_channels": 32,
         "num_res_blocks": 1,
-        "channel_mult": "1,2,2,2",
+        "channel_mult": "1,1,2,2",
         "attention_resolutions": "16,8",
         "num_head_channels": 32,
         "dropout": 0.0,
@@ -50,7 +50,7 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
         "attention_resolutions": "8",
         "num_head_channels": 32,
         "dropout": 0.0,
-        "text_ctx": 12,
+        "text_ctx": 20,
         "xf_width": 16,
         "xf_layers": 1,
         "xf_heads": 1,
@@ -64,7 +64,7 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
         "attention_resolutions": "16",
         "num_head_channels": 32,
         "dropout": 0.0,
-        "text_ctx": 12,
+        "text_ctx": 20,
         "xf_width": 16,
         "xf_layers": 1,
         "xf_heads": 1,
@@ -81,7 +81,7 @@ CLIP_PRESETS: dict[str, dict[str, Any]] = {
         "n_vocab": 49408,
         "max_text_len": 77,
         "n_embd": 64,
-        "n_head_text": 2,
+        "n_head_text": 1,
         "n_head_state_text": 32,
         "n_xf_blocks_text": 3,
         "n_head_image": 2,
