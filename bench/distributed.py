@@ -1,16 +1,17 @@
 """Sharding a sweep across processes started by ``torchrun`` (one or several nodes).
 
-Each process generates the caption indices ``i`` with ``i % world_size == rank``; images do not
-depend on which process made them (per-sample seeds), so any process count gives the same
-folder. The process group (gloo, which works on CPU and beside CUDA) is used only for barriers:
-rank 0 computes metrics, tables and plots after every rank has finished generating.
+Captions are cut into blocks of ``--batch-size`` consecutive indices and block ``k`` goes to
+process ``k % world_size``. Each block is always generated as one batch, so an image is computed
+in the same batch whatever the process count or how often the sweep was resumed, and its bytes
+do not depend on either (per-sample seeds do the rest). The process group (gloo, which works
+on CPU and beside CUDA) is used only for barriers: rank 0 computes metrics, tables and plots
+after every rank has finished generating.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -66,9 +67,14 @@ def shutdown(info: DistInfo) -> None:
         torch.distributed.destroy_process_group()
 
 
-def shard(indices: Sequence[int], info: DistInfo) -> list[int]:
-    """The indices this process owns: those with ``index % world_size == rank``."""
-    return [i for i in indices if i % info.world_size == info.rank]
+def shard_blocks(n: int, block: int, info: DistInfo) -> list[range]:
+    """Blocks ``[k*block, (k+1)*block)`` of ``range(n)`` owned by this process (``k % world``).
+
+    Batches are these blocks whatever the process count or resumption state, so every image is
+    computed in the same batch composition: bit-identical results for a given batch size.
+    """
+    blocks = [range(s, min(s + block, n)) for s in range(0, n, block)]
+    return blocks[info.rank :: info.world_size]
 
 
 def device_for(device: str, info: DistInfo) -> str:

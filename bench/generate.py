@@ -1,9 +1,12 @@
 """Generating the images of one run into its folder: sharded, batched, resumable.
 
 Every image goes ``generator -> temp file -> os.replace -> manifest line``, so an interrupted
-run leaves only whole images with records, whole images without records (made again, to the
-same bytes, since the seed is per sample) and temp files that are ignored. A finished run
-generates nothing. Memory does not grow with the number of samples: one batch at a time.
+run leaves only whole images with records, whole images without records (made again) and temp
+files that are ignored. A finished run generates nothing. Batches are fixed blocks of indices
+(:func:`bench.distributed.shard_blocks`): a block with any image missing is generated again as
+the same whole batch, so resumed and sharded runs give the same bytes as one uninterrupted
+process (with the same ``--batch-size``; across batch sizes, images agree up to the float
+rounding of the kernels). Memory does not grow with the number of samples: one batch at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.captions import CaptionSet
-from bench.distributed import DistInfo, shard
+from bench.distributed import DistInfo, shard_blocks
 from bench.generators import GenerateFn
 from bench.images import write_png
 from bench.runfolder import RunFolder, image_name
@@ -40,7 +43,7 @@ def generate_run(
     dist: DistInfo = DistInfo(),
     progress: bool = True,
 ) -> GenerationStats:
-    """Make this process's share of the run's missing images (indices ``i % world == rank``)."""
+    """Make this process's share of the run's missing images (blocks ``k % world == rank``)."""
     spec = folder.spec
     settings = spec.settings
     n = settings.num_samples
@@ -48,7 +51,8 @@ def generate_run(
         raise AssertionError("caption set smaller than the run's num_samples")
     folder.prepare()
     done = folder.read_manifest()
-    mine = shard(range(n), dist)
+    blocks = shard_blocks(n, batch_size, dist)
+    mine = [i for block in blocks for i in block]
     todo = [i for i in mine if i not in done]
     size = settings.resolution
     start = time.perf_counter()
@@ -62,8 +66,10 @@ def generate_run(
         position=dist.rank if dist.enabled else None,
         dynamic_ncols=True,
     ) as bar:
-        for first in range(0, len(todo), batch_size):
-            indices = todo[first : first + batch_size]
+        for block in blocks:
+            if all(i in done for i in block):
+                continue
+            indices = list(block)
             entries = [captions.entries[i] for i in indices]
             seeds = [sample_seed(settings.seed, i) for i in indices]
             images = np.asarray(
@@ -76,6 +82,8 @@ def generate_run(
                 )
             records = []
             for entry, seed, image in zip(entries, seeds, images, strict=True):
+                if entry.index in done:
+                    continue  # already in place (same bytes): keep the file and its record
                 name = image_name(entry.index, n)
                 write_png(folder.path / name, image)
                 records.append(
@@ -89,7 +97,7 @@ def generate_run(
                     }
                 )
             folder.append(records)
-            bar.update(len(indices))
+            bar.update(len(records))
     return GenerationStats(
         spec.run_id, spec.label, len(todo), len(mine) - len(todo), time.perf_counter() - start
     )

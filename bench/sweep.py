@@ -261,6 +261,9 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
                     "reference": captions.source["reference"],
                     "reference_preprocess": captions.source["reference_preprocess"],
                     "device": device,
+                    "batch_size": args.batch_size,
+                    "batching": "fixed blocks of --batch-size indices; bit-identical output "
+                    "for a given batch size whatever the process count or resumption",
                 },
                 "runs": runs_meta,
             }

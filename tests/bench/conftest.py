@@ -137,3 +137,48 @@ def tiny_clip(tmp_path_factory):
     weights = root / "tiny.pt"
     torch.save(model.state_dict(), weights)
     return weights
+
+
+def _randomize(model: torch.nn.Module, seed: int, std: float = 0.05) -> torch.nn.Module:
+    """Random values for every parameter (some output convs start at zero). The base model uses
+    std 0.2 so that its text path visibly changes the output (guidance scales differ)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * std)
+    return model
+
+
+TINY_BASE = dict(
+    image_size=64, num_channels=32, num_res_blocks=1, channel_mult="1,1,2,2",
+    attention_resolutions="8", num_head_channels=32, text_ctx=16, xf_width=32, xf_layers=1,
+    xf_heads=1, dropout=0.0,
+)  # fmt: skip
+TINY_UP = dict(
+    image_size=256, num_channels=32, num_res_blocks=1, channel_mult="1,1,1,1,1,1",
+    attention_resolutions="8", num_head_channels=32, text_ctx=16, xf_width=8, xf_layers=1,
+    xf_heads=1, super_res=True, noise_schedule="linear", dropout=0.0,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_glide_dir(tmp_path_factory) -> Path:
+    """A checkpoints folder of tiny random-weight GLIDE models (base, upsampler, noised CLIP)
+    with its glide_options.json: the real pipeline behind the sweep, no trained weights."""
+    import glide
+    from glide.checkpoints import save_checkpoint, write_options_file
+    from glide.clip import CLIP_SMALL
+
+    folder = tmp_path_factory.mktemp("tiny_glide")
+    clip_cfg = CLIP_SMALL.replace(image_size=64, n_xf_blocks_image=1, n_xf_blocks_text=1)
+    save_checkpoint(_randomize(glide.build_model(TINY_BASE), 1, 0.2), folder / "base.pt")
+    save_checkpoint(_randomize(glide.build_model(TINY_UP), 2), folder / "upsample.pt")
+    clip = glide.build_clip(clip_cfg)
+    save_checkpoint(clip.image_encoder, folder / "clip_image_enc.pt")
+    save_checkpoint(clip.text_encoder, folder / "clip_text_enc.pt")
+    write_options_file(
+        folder,
+        {"base": TINY_BASE, "upsample": TINY_UP, "clip-image-enc": clip_cfg,
+         "clip-text-enc": clip_cfg},
+    )  # fmt: skip
+    return folder

@@ -154,7 +154,7 @@ def _toy_run(coco, out: Path, batch_size: int, generate=None):
 
 
 def test_resume_after_interruption_gives_identical_images(coco, tmp_path):
-    _, clean, fn = _toy_run(coco, tmp_path / "clean", batch_size=12)
+    _, clean, fn = _toy_run(coco, tmp_path / "clean", batch_size=5)
     calls = []
 
     def flaky(captions, seeds, method, scale):
@@ -174,7 +174,7 @@ def test_resume_after_interruption_gives_identical_images(coco, tmp_path):
         handle.write('{"index": 5, "file": "images/000')
     (folder / "images" / "00006.png").write_bytes((clean.path / "images/00006.png").read_bytes())
 
-    stats, resumed, _ = _toy_run(coco, tmp_path / "resumed", batch_size=4)
+    stats, resumed, _ = _toy_run(coco, tmp_path / "resumed", batch_size=5)
     assert stats.generated == 7 and stats.skipped == 5
     resumed.compact()
     lines = manifest_lines(resumed.path)
@@ -185,7 +185,7 @@ def test_resume_after_interruption_gives_identical_images(coco, tmp_path):
     for i in range(12):
         name = f"images/{i:05d}.png"
         assert (resumed.path / name).read_bytes() == (clean.path / name).read_bytes()
-    again, _, _ = _toy_run(coco, tmp_path / "resumed", batch_size=4)
+    again, _, _ = _toy_run(coco, tmp_path / "resumed", batch_size=5)
     assert again.generated == 0
 
 
