@@ -47,7 +47,7 @@ def _hashes_in(description: Any) -> set[str]:
 def clip_identity(model_name: str = EMBEDDED, pretrained: Path | None = None) -> dict[str, Any]:
     """What names the evaluation CLIP (without loading it): architecture and weights hash."""
     if model_name == EMBEDDED:
-        weights = assets_sha256()
+        weights = assets_sha256("eval_clip*")
     else:
         weights = (
             sha256_file(Path(pretrained)) if pretrained and Path(pretrained).is_file() else None
@@ -61,11 +61,17 @@ def check_clip_choice(model_name: str, pretrained: Path | None) -> None:
     if model_name == EMBEDDED:
         try:
             from bench.embedded import load_eval_clip  # noqa: F401
+            from bench.eval_clip import WEIGHTS_FILE
         except ImportError as exc:
             raise BenchError(
                 f"the embedded evaluation CLIP is not available ({exc}); give --clip-model ARCH "
                 "--clip-pretrained PATH, or drop clip_score from --metrics"
             ) from exc
+        if not Path(WEIGHTS_FILE).is_file():
+            raise BenchError(
+                f"the embedded evaluation CLIP's weights are not installed ({WEIGHTS_FILE}); "
+                "give --clip-model ARCH --clip-pretrained PATH, or drop clip_score from --metrics"
+            )
         return
     import open_clip
 

@@ -194,7 +194,7 @@ class Evaluator:
                 "seed": self.config.seed,
             }
         else:
-            body = {"classifier": assets_sha256(), "version": 1}
+            body = {"classifier": assets_sha256("attribute_classifier*"), "version": 1}
         return content_hash({"family": family, **body})
 
     def preflight(self) -> None:
@@ -209,11 +209,17 @@ class Evaluator:
         if "caption_match" in families:
             try:
                 from bench.embedded import caption_match  # noqa: F401
+                from bench.eval_classifier import CLASSIFIER_FILE
             except ImportError as exc:
                 raise BenchError(
                     f"--metrics caption_match: the attribute classifier is not available ({exc}); "
                     "drop caption_match from --metrics"
                 ) from exc
+            if not Path(CLASSIFIER_FILE).is_file():
+                raise BenchError(
+                    f"--metrics caption_match: the attribute classifier's weights are not "
+                    f"installed ({CLASSIFIER_FILE}); drop caption_match from --metrics"
+                )
 
     def describe(self) -> dict[str, Any]:
         """Metadata for sweep.json: which networks judged the images."""
@@ -233,7 +239,7 @@ class Evaluator:
         if "clip" in families:
             out["clip"] = clip_identity(self.config.clip_model, self.config.clip_pretrained)
         if "caption_match" in families:
-            out["caption_match"] = {"classifier_assets_sha256": assets_sha256()}
+            out["caption_match"] = {"classifier_sha256": assets_sha256("attribute_classifier*")}
         return out
 
     # -- one run -----------------------------------------------------------------------------
