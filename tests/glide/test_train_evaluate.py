@@ -1,0 +1,45 @@
+"""glide.train.evaluate with a stand-in pipeline and judge (no trained weights needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glide.train.evaluate import evaluate_caption_match, time_sampling, val_captions
+
+
+class FakePipe:
+    """Image brightness = guidance scale * 10; records the calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], list[int], float]] = []
+
+    def __call__(self, captions, seeds, *, guidance, scale, steps):
+        assert guidance == "cfg"
+        self.calls.append((list(captions), list(seeds), scale))
+        return np.full((len(captions), 8, 8, 3), int(scale * 10), dtype=np.uint8)
+
+
+def test_val_captions_are_deterministic_and_mark_heldout() -> None:
+    caps, held = val_captions(40, 0)
+    assert caps == val_captions(40, 0)[0] and len(caps) == 40
+    assert any(held) and not all(held)
+
+
+def test_accuracy_per_scale_with_same_seeds_at_every_scale() -> None:
+    pipe = FakePipe()
+    caps = ["a", "b", "c", "d", "e"]
+    held = [True, False, False, True, False]
+
+    def judge(images, captions):  # right when bright enough, and only for captions a, b, c
+        return (images[:, 0, 0, 0] >= 20) & np.isin(captions, ["a", "b", "c"])
+
+    out = evaluate_caption_match(pipe, caps, held, judge, scales=[1, 2], batch=2, progress=False)
+    assert out["1"]["accuracy"] == 0.0
+    assert out["2"]["accuracy"] == 0.6
+    assert out["2"]["accuracy_heldout"] == 0.5 and out["2"]["n_heldout"] == 2
+    seeds_by_scale = {}
+    for _, seeds, scale in pipe.calls:
+        seeds_by_scale.setdefault(scale, []).extend(seeds)
+    assert seeds_by_scale[1.0] == seeds_by_scale[2.0]
+    timing = time_sampling(pipe, caps, batch=16, repeats=2)
+    assert timing["batch"] == 16 and len(pipe.calls[-1][0]) == 16
