@@ -31,6 +31,9 @@ from bench.metrics.store import assets_sha256, load_arrays, save_arrays
 from bench.runfolder import RunFolder
 from bench.spec import content_hash
 
+# Bump when a metric's computation changes, so that stored values are recomputed.
+METRIC_CODE_VERSION = 2
+
 
 def default_cache_dir() -> Path:
     for name in ("GLIDE_BENCH_CACHE", "GLIDE_CACHE_DIR"):
@@ -195,7 +198,7 @@ class Evaluator:
             }
         else:
             body = {"classifier": assets_sha256("attribute_classifier*"), "version": 1}
-        return content_hash({"family": family, **body})
+        return content_hash({"family": family, "code_version": METRIC_CODE_VERSION, **body})
 
     def preflight(self) -> None:
         """Fail now (before hours of sampling) if a configured metric cannot be computed."""

@@ -218,9 +218,10 @@ def _prc(ctx) -> tuple[float, float] | None:
 
 
 def _proportion(ctx, value: float, n: int, what: str) -> MetricResult:
-    low, high = wilson_interval(int(round(value * n)), n)
+    count = int(round(value * n))  # torch-fidelity returns a float32 mean of 0/1 indicators
+    low, high = wilson_interval(count, n)
     return MetricResult(
-        value,
+        count / n,
         low,
         high,
         n,
