@@ -76,22 +76,28 @@ class AttributeNet(nn.Module):
         return self.head(self.features(self.prepare(images)))
 
 
-def save_classifier(model: AttributeNet, path: Path, meta: dict) -> str:
-    """Atomically save fp16 weights (what ships) and return the file's sha256."""
+def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save`` to a temp file beside ``path``, then rename (no half-written weights)."""
     import os
     import tempfile
 
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "width": model.width, "state_dict": state, "meta": meta}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def save_classifier(model: AttributeNet, path: Path, meta: dict) -> str:
+    """Atomically save fp16 weights (what ships) and return the file's sha256."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    atomic_torch_save({"format": FORMAT, "width": model.width, "state_dict": state, "meta": meta},
+                      path)
     return sha256_file(path)
 
 

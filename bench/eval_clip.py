@@ -2,7 +2,7 @@
 
 Three files in ``bench/assets`` make it:
 
-- ``open_clip_config/glide-bench-eval-clip.json``: the architecture (ViT image tower on 64x64,
+- ``glide-bench-eval-clip.json``: the architecture (ViT image tower on 64x64,
   causal text transformer), registered with ``open_clip.add_model_config`` under the model name
   ``glide-bench-eval-clip`` (open_clip names a config after its file);
 - ``eval_clip_bpe.txt.gz``: byte-pair merges learned on the caption grammar's words, read by
@@ -26,8 +26,7 @@ from bench.errors import BenchError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 MODEL_NAME = "glide-bench-eval-clip"
-CONFIG_DIR = ASSETS / "open_clip_config"
-CONFIG_FILE = CONFIG_DIR / f"{MODEL_NAME}.json"
+CONFIG_FILE = ASSETS / f"{MODEL_NAME}.json"
 BPE_FILE = ASSETS / "eval_clip_bpe.txt.gz"
 WEIGHTS_FILE = ASSETS / "eval_clip.pt"
 BYTE_VOCAB = 512  # SimpleTokenizer: 256 byte symbols and their 256 end-of-word forms
@@ -100,20 +99,21 @@ def vocab_size(n_merges: int) -> int:
     return BYTE_VOCAB + n_merges + SPECIAL_TOKENS
 
 
-def register_config(config_dir: Path = CONFIG_DIR) -> str:
+def register_config(config_file: Path = CONFIG_FILE) -> str:
     """Register the architecture with open_clip (idempotent); returns the model name."""
     ensure_torchvision()
     import open_clip
 
     if MODEL_NAME not in open_clip.list_models():
-        if not (config_dir / f"{MODEL_NAME}.json").is_file():
-            raise BenchError(f"open_clip config {config_dir / (MODEL_NAME + '.json')} is missing")
-        open_clip.add_model_config(config_dir)
+        if not Path(config_file).is_file():
+            raise BenchError(f"open_clip config {config_file} is missing")
+        open_clip.add_model_config(config_file)
     return MODEL_NAME
 
 
 def get_eval_tokenizer(bpe_file: Path = BPE_FILE):
     """open_clip's tokenizer for the registered architecture, with the grammar's merges."""
+    ensure_torchvision()
     import open_clip
 
     register_config()
@@ -130,6 +130,7 @@ def load_eval_clip(weights: Path = WEIGHTS_FILE, device: str = "cpu", bpe_file: 
     ``preprocess`` maps a PIL image to a normalised ``[3, 64, 64]`` tensor (larger images are
     resized); ``model.encode_image`` / ``model.encode_text`` give ``[N, 64]`` embeddings.
     """
+    ensure_torchvision()
     import open_clip
 
     weights = Path(weights)

@@ -9,8 +9,6 @@ image, so the model sees the grammar's synonyms.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +18,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench._torchvision import ensure_torchvision
-from bench.eval_classifier import sha256_file
+from bench.counterfactual import CHANGES, one_change
+from bench.eval_classifier import atomic_torch_save, sha256_file
 from bench.eval_clip import (
     MODEL_NAME,
     grammar_words,
@@ -67,14 +66,7 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch
 
 def _save(model, path: Path, meta: dict) -> str:
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"state_dict": state, "meta": meta}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_torch_save({"state_dict": state, "meta": meta}, path)
     return sha256_file(path)
 
 
@@ -115,6 +107,55 @@ def retrieval_metrics(
     }
 
 
+PARTNER_CHANGES = {"layout": 0.6, "colour": 0.2, "shape": 0.2}
+
+
+def partner_set(seed: int, n: int, tokenizer) -> tuple[np.ndarray, torch.Tensor]:
+    """For items 0..n-1 of (seed, "val"): a rendered one-change partner and its captions.
+
+    Returns uint8 ``[n, 64, 64, 3]`` and tokens ``[n, PARAPHRASES, CONTEXT_LENGTH]``.
+    """
+    from glide.data.grammar import make_caption
+    from glide.data.render import render, sample_layout
+    from glide.data.synthetic import SyntheticCaptions
+
+    ds = SyntheticCaptions(seed, "val")
+    kinds, probs = list(PARTNER_CHANGES), list(PARTNER_CHANGES.values())
+    images = np.empty((n, 64, 64, 3), dtype=np.uint8)
+    tokens = []
+    for i in tqdm(range(n), desc="render partners", unit="img", leave=False):
+        rng = np.random.default_rng([seed, 7, i])
+        scene = one_change(ds.item(i).scene, rng, kinds[rng.choice(len(kinds), p=probs)])
+        images[i] = render(sample_layout(scene, rng), 64)
+        tokens.append(tokenizer([make_caption(scene, rng) for _ in range(PARAPHRASES)]))
+    return images, torch.stack(tokens)
+
+
+@torch.no_grad()
+def one_change_preference(model, preprocess, tokenizer, seed: int, n: int) -> dict:
+    """Share of val images whose true caption outscores the same caption with one change."""
+    from PIL import Image
+
+    from glide.data.grammar import make_caption
+    from glide.data.synthetic import SyntheticCaptions
+
+    ds = SyntheticCaptions(seed, "val")
+    out = {}
+    for change in CHANGES:
+        wins = []
+        for i in range(n):
+            image, caption, scene = ds[i]
+            rng = np.random.default_rng([seed, 8, i])
+            wrong = make_caption(one_change(scene, rng, change), rng)
+            img = F.normalize(model.encode_image(preprocess(Image.fromarray(image))[None]), dim=-1)
+            txt = F.normalize(model.encode_text(tokenizer([caption, wrong])), dim=-1)
+            sim = (img @ txt.t())[0]
+            wins.append(float(sim[0] > sim[1]))
+        out[change] = float(np.mean(wins))
+    out["n"] = n
+    return out
+
+
 def train_eval_clip(args) -> dict:
     ensure_torchvision()
     import open_clip
@@ -126,12 +167,9 @@ def train_eval_clip(args) -> dict:
     merges = learn_bpe_merges(grammar_words())
     bpe = out / "eval_clip_bpe.txt.gz"
     write_bpe_file(bpe, merges)
-    config_dir = out / "open_clip_config"
-    config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / f"{MODEL_NAME}.json").write_text(
-        json.dumps(clip_config(vocab_size(len(merges))), indent=2) + "\n"
-    )
-    open_clip.add_model_config(config_dir)  # a later path wins over the packaged one
+    config = out / f"{MODEL_NAME}.json"
+    config.write_text(json.dumps(clip_config(vocab_size(len(merges))), indent=2) + "\n")
+    open_clip.add_model_config(config)  # a later path wins over the packaged one
     tokenizer = open_clip.get_tokenizer(MODEL_NAME, bpe_path=str(bpe))
 
     torch.manual_seed(args.seed)
@@ -145,15 +183,21 @@ def train_eval_clip(args) -> dict:
         ]
     )
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    partner_images, partner_tokens = partner_set(args.seed, args.n_train, tokenizer)
+    x_partner = torch.from_numpy(partner_images).permute(0, 3, 1, 2).contiguous()
+    x_all, tokens = torch.cat([x_all, x_partner]), torch.cat([tokens, partner_tokens])
+    n = args.n_train
     model = open_clip.create_model(MODEL_NAME)
     opt = torch.optim.AdamW(model.parameters(), lr=args.clip_lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=args.clip_lr, total_steps=args.clip_steps, pct_start=0.1
     )
-    losses, start = [], time.time()
+    losses, start, cpu_start = [], time.time(), time.process_time()
     model.train()
     for step in (bar := tqdm(range(args.clip_steps), desc="eval CLIP", unit="step")):
-        idx = torch.randint(0, len(x_all), (args.clip_batch_size,), generator=gen)
+        # half the batch: random items; the other half: their one-change partners
+        half = torch.randint(0, n, (args.clip_batch_size // 2,), generator=gen)
+        idx = torch.cat([half, half + n])
         which = torch.randint(0, PARAPHRASES, (len(idx),), generator=gen)
         image = F.normalize(model.encode_image(normalize_images(augment(x_all[idx], gen))), dim=-1)
         text = F.normalize(model.encode_text(tokens[idx, which]), dim=-1)
@@ -165,15 +209,19 @@ def train_eval_clip(args) -> dict:
         losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-    wall = time.time() - start
+    wall, cpu = time.time() - start, time.process_time() - cpu_start
     path = out / "eval_clip.pt"
     sha = _save(model, path, {"seed": args.seed, "steps": args.clip_steps})
     shipped, preprocess, tok = load_eval_clip(path, bpe_file=bpe)
     val_images, val_captions, _ = render_set(BENCH_SEED, "val", args.n_eval, "render val")
     metrics = retrieval_metrics(shipped, preprocess, tok, val_images, val_captions)
+    metrics["one_change"] = one_change_preference(
+        shipped, preprocess, tok, BENCH_SEED, min(args.n_eval, 1000)
+    )
     n_params = sum(p.numel() for p in shipped.parameters())
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "final_loss": float(np.mean(losses[-100:])),
         "sha256": sha,
         "metrics": metrics,
@@ -187,12 +235,13 @@ def clip_card(args, result: dict, command: str) -> str:
     from bench.train_eval_nets import BENCH_SEED, _environment
 
     m = result["metrics"]
+    oc = m["one_change"]
     config = json.dumps(clip_config(vocab_size(result["n_merges"])))
     return f"""# Evaluation CLIP (bench/assets/eval_clip.pt)
 
 A small custom open_clip architecture, `{MODEL_NAME}` ({result["n_params"]} parameters):
 a ModifiedResNet image tower on 64x64 images and a 2-layer causal text transformer, 64-d joint
-embedding. Config: `bench/assets/open_clip_config/{MODEL_NAME}.json`
+embedding. Config: `bench/assets/{MODEL_NAME}.json`
 (`{config}`), registered with `open_clip.add_model_config`; tokenizer: open_clip's
 `SimpleTokenizer` with {result["n_merges"]} byte-pair merges learned on the caption grammar's
 words (`bench/assets/eval_clip_bpe.txt.gz`, every grammar word is one token). Load with
@@ -202,11 +251,14 @@ embedded benchmark's CLIP score; it never guides sampling.
 
 - Training command: `{command}`
 - Data: `SyntheticCaptions(seed={args.seed}, split="val")`, first {args.n_train} images with
-  {PARAPHRASES} paraphrases each (one drawn per step), pixel-noise/blur augmentation.
+  {PARAPHRASES} paraphrases each (one drawn per step), pixel-noise/blur augmentation; half of
+  each batch is random items, the other half their one-change partners (`bench/counterfactual.py`:
+  another position, the opposite relation or the other count with p=0.6, another colour or
+  shape of the first object with p=0.2 each), rendered, as hard negatives.
 - Objective: CLIP's symmetric contrastive loss, learnable temperature.
 - Steps: {args.clip_steps} at batch {args.clip_batch_size}, AdamW (weight decay 0.05), one-cycle
   LR (max {args.clip_lr}).
-- Wall time: {result["wall_s"]:.0f} s ({_environment()}).
+- Wall time: {result["wall_s"]:.0f} s, CPU time {result["cpu_s"]:.0f} s ({_environment()}).
 - Final training loss (mean of the last 100 steps): {result["final_loss"]:.4f}
 - Weights stored in float16 ({result["size_bytes"]} bytes); metrics below use the shipped file.
 - sha256: `{result["sha256"]}`
@@ -217,6 +269,9 @@ embedded benchmark's CLIP score; it never guides sampling.
 {m["group"]}: each image ranks the {m["group"]} captions of its group.
 
 - image -> caption top-1: **{m["top1"]:.4f}**
+- true caption scored above the same caption with one change (first {oc["n"]} images):
+  layout (position / relation / count) {oc["layout"]:.4f}, colour {oc["colour"]:.4f},
+  shape {oc["shape"]:.4f}
 - mean CLIP score (100 cos) of matching pairs: {m["clip_score_matched"]:.2f}; of non-matching
   pairs: {m["clip_score_unmatched"]:.2f}
 """

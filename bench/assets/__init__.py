@@ -1,0 +1,1 @@
+"""Package data: weights, configs and model cards of the embedded evaluation networks."""
