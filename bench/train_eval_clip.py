@@ -140,19 +140,18 @@ def one_change_preference(model, preprocess, tokenizer, seed: int, n: int) -> di
     from glide.data.synthetic import SyntheticCaptions
 
     ds = SyntheticCaptions(seed, "val")
-    out = {}
+    items = [ds[i] for i in range(n)]
+    pixels = torch.stack([preprocess(Image.fromarray(image)) for image, _, _ in items])
+    img = F.normalize(model.encode_image(pixels), dim=-1)
+    true = F.normalize(model.encode_text(tokenizer([c for _, c, _ in items])), dim=-1)
+    out: dict = {"n": n}
     for change in CHANGES:
-        wins = []
-        for i in range(n):
-            image, caption, scene = ds[i]
+        wrong = []
+        for i, (_, _, scene) in enumerate(items):
             rng = np.random.default_rng([seed, 8, i])
-            wrong = make_caption(one_change(scene, rng, change), rng)
-            img = F.normalize(model.encode_image(preprocess(Image.fromarray(image))[None]), dim=-1)
-            txt = F.normalize(model.encode_text(tokenizer([caption, wrong])), dim=-1)
-            sim = (img @ txt.t())[0]
-            wins.append(float(sim[0] > sim[1]))
-        out[change] = float(np.mean(wins))
-    out["n"] = n
+            wrong.append(make_caption(one_change(scene, rng, change), rng))
+        other = F.normalize(model.encode_text(tokenizer(wrong)), dim=-1)
+        out[change] = float(((img * true).sum(-1) > (img * other).sum(-1)).float().mean())
     return out
 
 
