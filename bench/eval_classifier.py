@@ -96,8 +96,9 @@ def atomic_torch_save(obj, path: Path) -> None:
 def save_classifier(model: AttributeNet, path: Path, meta: dict) -> str:
     """Atomically save fp16 weights (what ships) and return the file's sha256."""
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    atomic_torch_save({"format": FORMAT, "width": model.width, "state_dict": state, "meta": meta},
-                      path)
+    atomic_torch_save(
+        {"format": FORMAT, "width": model.width, "state_dict": state, "meta": meta}, path
+    )
     return sha256_file(path)
 
 
