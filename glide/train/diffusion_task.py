@@ -41,8 +41,14 @@ def make_diffusion_task(
     export_dtype: str,
     recipe_config: dict[str, Any],
     extra_inputs: ExtraInputs | None = None,
+    transform: Callable[[torch.Tensor, StepContext], torch.Tensor] | None = None,
+    image_size: int | None = None,
 ) -> Task:
-    """A :class:`Task` training a GLIDE U-Net with the hybrid diffusion loss."""
+    """A :class:`Task` training a GLIDE U-Net with the hybrid diffusion loss.
+
+    ``transform(x0, ctx)`` (e.g. random crops) maps the clean images before noising; it must
+    return [n, 3, image_size, image_size] (``image_size`` defaults to the model's).
+    """
     from glide.diffusion import create_diffusion
     from glide.tokenizer import get_glide_tokenizer
     from glide.train.export import export_weights
@@ -50,7 +56,7 @@ def make_diffusion_task(
     cfg = model.config
     diffusion = create_diffusion(steps=cfg.diffusion_steps, noise_schedule=cfg.noise_schedule)
     tokenizer = get_glide_tokenizer()
-    size = cfg.image_size
+    size = image_size or cfg.image_size
 
     def losses(wrapped: nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
         d = ctx.draws
@@ -60,6 +66,8 @@ def make_diffusion_task(
         noise = d.randn(3, size, size)
         images, captions = ctx.data.batch(idx)
         x0 = to_model_range(images, ctx.device)
+        if transform is not None:
+            x0 = transform(x0, ctx)
         kwargs: dict[str, Any] = {}
         if cfg.xf_width:
             tokens, mask = tokenizer.encode_batch(drop_captions(captions, drop), cfg.text_ctx)

@@ -151,6 +151,14 @@ def test_upsample_recipe_runs_and_exports(tmp_path: Path) -> None:
     assert model.config.super_res
     low = upsample.low_res_of(torch.zeros(2, 3, 32, 32), 16)
     assert low.shape == (2, 3, 16, 16)
+    # random crops: whole-image model trained on patches with the matching low-res patches
+    opts = upsample.UpsampleOptions(model=unet_options("tiny-upsample"), low_res=16, crop=16)
+    cfg = tcfg(tmp_path / "crop", steps=2, batch_size=4)
+    train(upsample.make_task(cfg, opts, data32), cfg)
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).view(2, 3, 32, 32)
+    crops = upsample.random_crops(x, 16, torch.tensor([[0.0, 0.0], [0.999, 0.5]]))
+    assert torch.equal(crops[0], x[0, :, :16, :16])
+    assert torch.equal(crops[1], x[1, :, 16:, 8:24])
 
 
 def test_clip_recipe_learns_and_exports(tmp_path: Path, data16) -> None:
