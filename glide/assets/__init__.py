@@ -1,0 +1,1 @@
+"""Package data of glide (shipped weights); no code."""
