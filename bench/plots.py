@@ -40,9 +40,14 @@ def _points(table: pd.DataFrame, plot: PlotSpec) -> pd.DataFrame | None:
     rows = table[table["metric"].isin([plot.x, plot.y])]
     if rows.empty or not {plot.x, plot.y} <= set(rows["metric"]):
         return None
-    value = rows.pivot_table(index=["method", "scale"], columns="metric", values="value")
-    low = rows.pivot_table(index=["method", "scale"], columns="metric", values="ci_low")
-    high = rows.pivot_table(index=["method", "scale"], columns="metric", values="ci_high")
+
+    def pivot(column: str) -> pd.DataFrame:  # keep all-NaN columns (e.g. no FID interval)
+        wide = rows.pivot_table(
+            index=["method", "scale"], columns="metric", values=column, dropna=False
+        )
+        return wide.reindex(columns=[plot.x, plot.y])
+
+    value, low, high = pivot("value"), pivot("ci_low"), pivot("ci_high")
     out = pd.DataFrame(
         {
             "x": value[plot.x],
