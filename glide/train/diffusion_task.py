@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from glide.errors import GlideError
 from glide.train.data import CaptionedImages, to_model_range
 from glide.train.loop import StepContext, Task
 
@@ -38,6 +39,9 @@ def make_diffusion_task(
     *,
     uncond_prob: float,
     export_name: str,
+    t_high_frac: float = 0.0,
+    t_high_from: int = 900,
+    high_t_weight: float = 1.0,
     export_dtype: str,
     recipe_config: dict[str, Any],
     extra_inputs: ExtraInputs | None = None,
@@ -45,6 +49,15 @@ def make_diffusion_task(
     image_size: int | None = None,
 ) -> Task:
     """A :class:`Task` training a GLIDE U-Net with the hybrid diffusion loss.
+
+    t is uniform on [0, T) (the paper). ``t_high_frac`` > 0 redraws that fraction of each
+    batch's t uniformly from [``t_high_from``, T): on small flat-coloured images the caption
+    only decides the picture at the last few percent of the noise levels (the background is
+    visible through the noise until alpha_bar ~ 1e-4), so uniform t spends almost no updates
+    where the text matters. ``high_t_weight`` W > 1 multiplies the eps MSE of each example by
+    ``clip((1 - alpha_bar_t) / alpha_bar_t, 1, W)`` (1/SNR, truncated): the eps loss shrinks an
+    error of the predicted x0 by SNR, so near t = T the caption's effect is otherwise below
+    the loss's resolution. Both default to the paper's plain objective.
 
     ``transform(x0, ctx)`` (e.g. random crops) maps the clean images before noising; it must
     return [n, 3, image_size, image_size] (``image_size`` defaults to the model's).
@@ -58,12 +71,23 @@ def make_diffusion_task(
     tokenizer = get_glide_tokenizer()
     size = image_size or cfg.image_size
 
+    if t_high_frac > 0.0 and not 0 <= t_high_from < cfg.diffusion_steps:
+        raise GlideError(
+            f"--t-high-from {t_high_from!r} must be a timestep in [0, {cfg.diffusion_steps}) "
+            f"of this model's {cfg.diffusion_steps}-step diffusion"
+        )
+    snr_inv = torch.from_numpy((1.0 - diffusion.alphas_cumprod) / diffusion.alphas_cumprod)
+    mse_weight = snr_inv.clamp(1.0, max(1.0, high_t_weight)).float()
+
     def losses(wrapped: nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
         d = ctx.draws
         _, idx = d.indices(len(ctx.data))
         drop = d.rand() < uncond_prob
         t = d.randint(cfg.diffusion_steps)
         noise = d.randn(3, size, size)
+        if t_high_frac > 0.0:  # extra draws only when asked: uniform runs stay reproducible
+            t_high = t_high_from + d.randint(cfg.diffusion_steps - t_high_from)
+            t = torch.where(d.rand() < t_high_frac, t_high, t)
         images, captions = ctx.data.batch(idx)
         x0 = to_model_range(images, ctx.device)
         if transform is not None:
@@ -77,7 +101,11 @@ def make_diffusion_task(
         out = diffusion.training_losses(
             wrapped, x0, t.to(ctx.device), noise=noise.to(ctx.device), model_kwargs=kwargs
         )
-        return {k: v for k, v in out.items() if k in ("loss", "mse", "vb")}
+        out = {k: v for k, v in out.items() if k in ("loss", "mse", "vb")}
+        if high_t_weight > 1.0:
+            w = mse_weight.to(out["mse"].device)[t.to(out["mse"].device)]
+            out["loss"] = out["loss"] + (w - 1.0) * out["mse"]
+        return out
 
     def export(ema: nn.Module, folder: Path) -> list[Path]:
         return export_weights(

@@ -36,6 +36,9 @@ class Text2ImOptions:
 
     model: dict[str, Any] | None  # None: the architecture of ``init``
     uncond_prob: float = 0.2
+    t_high_frac: float = 0.0
+    t_high_from: int = 900
+    high_t_weight: float = 1.0
     init: str | None = None
     checkpoints_dir: str | None = None
     export_dtype: str = "float32"
@@ -46,6 +49,18 @@ class Text2ImOptions:
         if not 0.0 <= self.uncond_prob < 1.0:
             raise GlideError(
                 f"--uncond-prob {self.uncond_prob!r} must be in [0, 1); GLIDE uses 0.2"
+            )
+        if not 0.0 <= self.t_high_frac < 1.0:
+            raise GlideError(
+                f"--t-high-frac {self.t_high_frac!r} must be in [0, 1); 0 is the paper's uniform t"
+            )
+        if not self.high_t_weight >= 1.0:
+            raise GlideError(
+                f"--high-t-weight {self.high_t_weight!r} must be >= 1 (1: the paper's loss)"
+            )
+        if not 0 <= self.t_high_from < 1000:
+            raise GlideError(
+                f"--t-high-from {self.t_high_from!r} must be a timestep in [0, 1000), e.g. 900"
             )
 
 
@@ -96,11 +111,17 @@ def make_task(cfg: TrainConfig, opts: Text2ImOptions, data: CaptionedImages | No
         model,
         data,
         uncond_prob=opts.uncond_prob,
+        t_high_frac=opts.t_high_frac,
+        t_high_from=opts.t_high_from,
+        high_t_weight=opts.high_t_weight,
         export_name="base",
         export_dtype=opts.export_dtype,
         recipe_config={
             "model": model.config.to_options(),
             "uncond_prob": opts.uncond_prob,
+            "t_high_frac": opts.t_high_frac,
+            "t_high_from": opts.t_high_from,
+            "high_t_weight": opts.high_t_weight,
             "init": opts.init,
         },
     )
@@ -122,6 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.2,
         help="probability of replacing a caption by the empty sequence "
         "(classifier-free guidance training; GLIDE: 0.2)",
+    )
+    g.add_argument(
+        "--t-high-frac",
+        type=float,
+        default=0.0,
+        help="fraction of each batch whose timestep is redrawn uniformly from "
+        "[--t-high-from, T) (default 0: the paper's uniform t). The embedded default uses "
+        "0.5: on its flat synthetic images the caption matters only at the highest noise levels",
+    )
+    g.add_argument(
+        "--t-high-from",
+        type=int,
+        default=900,
+        help="lowest timestep of the emphasised range (default: 900)",
+    )
+    g.add_argument(
+        "--high-t-weight",
+        type=float,
+        default=1.0,
+        help="cap W of the eps-MSE weight clip(1/SNR_t, 1, W) (default 1: the paper's "
+        "unweighted L_simple); > 1 lets the caption's effect on the predicted x0 at the "
+        "highest noise levels be learned",
     )
     g.add_argument(
         "--init",
@@ -156,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         opts = Text2ImOptions(
             model=model,
             uncond_prob=args.uncond_prob,
+            t_high_frac=args.t_high_frac,
+            t_high_from=args.t_high_from,
+            high_t_weight=args.high_t_weight,
             init=args.init,
             checkpoints_dir=args.checkpoints_dir,
             export_dtype=args.export_dtype,

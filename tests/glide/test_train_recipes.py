@@ -90,6 +90,48 @@ def test_caption_dropout_rate(data16) -> None:
     assert abs(rate - 0.2) < 0.025, rate  # 3200 draws: sd 0.007
 
 
+def test_high_t_emphasis_and_weight(data16) -> None:
+    """--t-high-frac redraws that share of t from [--t-high-from, T); --high-t-weight scales
+    the eps MSE by clip(1/SNR, 1, W); the defaults are the paper's uniform, unweighted loss."""
+    seen = []
+
+    def spy(x, t, tokens, mask):
+        seen.append(t.clone())
+        return torch.zeros(x.shape[0], 6, *x.shape[2:])
+
+    def run(**kw):
+        opts = text2im.Text2ImOptions(model=unet_options("tiny-base"), **kw)
+        task = text2im.make_task(tcfg("unused", batch_size=256), opts, data16)
+        seen.clear()
+        out = [
+            task.losses(spy, StepContext(s, StepDraws(0, s, 256, 0, 1), data16,
+                                         torch.device("cpu"), DistInfo()))
+            for s in range(8)
+        ]  # fmt: skip
+        return torch.cat(seen), out
+
+    steps = unet_options("tiny-base")["diffusion_steps"]
+    t_from = steps - steps // 10
+    t_uniform, plain = run()
+    t_high, _ = run(t_high_frac=0.5, t_high_from=t_from)
+    assert abs((t_uniform >= t_from).float().mean().item() - 0.1) < 0.03
+    # P(t >= t_from) = 0.5 + 0.5 * 0.1 = 0.55; 2048 draws: sd 0.011
+    assert abs((t_high >= t_from).float().mean().item() - 0.55) < 0.045
+    assert t_high.max().item() < steps
+    with pytest.raises(glide.GlideError, match="--t-high-from"):
+        run(t_high_frac=0.5, t_high_from=steps)
+    _, weighted = run(high_t_weight=100.0)
+    for a, b in zip(plain, weighted, strict=True):
+        assert torch.equal(a["mse"], b["mse"])
+        ratio = (b["loss"] - a["loss"]) / a["mse"] + 1.0
+        assert ratio.min() >= 1.0 - 1e-4 and ratio.max() <= 100.0 + 1e-2
+        assert ratio.max() > 50.0  # some draws near t = T get the cap
+    with pytest.raises(glide.GlideError, match="--t-high-frac"):
+        text2im.Text2ImOptions(model=unet_options("tiny-base"), t_high_frac=1.0)
+    with pytest.raises(glide.GlideError, match="--high-t-weight"):
+        text2im.Text2ImOptions(model=unet_options("tiny-base"), high_t_weight=0.5)
+
+
 def test_inpaint_model_starts_equal_to_base() -> None:
     torch.manual_seed(0)
     base = glide.build_model(unet_options("tiny-base"))
