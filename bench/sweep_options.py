@@ -142,9 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--sampler",
-        choices=("ancestral", "ddim"),
+        choices=("ancestral", "ddim", "dpm++2m"),
         default=None,
-        help="base-model sampler [default: ancestral]",
+        help="base-model sampler; dpm++2m is DPM-Solver++(2M), meant for 10-20 --steps "
+        "[default: ancestral]",
     )
     g.add_argument(
         "--steps",

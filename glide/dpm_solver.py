@@ -1,0 +1,169 @@
+"""DPM-Solver++(2M): a second-order multistep ODE sampler (Lu et al. 2022, "DPM-Solver++: Fast
+Solver for Guided Sampling of Diffusion Probabilistic Models", algorithm 2).
+
+It integrates the probability-flow ODE of the diffusion in its data-prediction form, over the
+half log-SNR ``lambda_t = log(alpha_t / sigma_t)`` with ``alpha_t = sqrt(abar_t)`` and
+``sigma_t = sqrt(1 - abar_t)``. With x0_i the (clamped) data prediction at step i and
+``h_i = lambda_{t_i} - lambda_{t_{i-1}}`` (eq. 8-9 / algorithm 2):
+
+    first step:  x_{t_1} = (sigma_{t_1} / sigma_{t_0}) x_{t_0} - alpha_{t_1} (e^{-h_1} - 1) x0_0
+    later steps: r_i = h_{i-1} / h_i,  D_i = (1 + 1/(2 r_i)) x0_{i-1} - 1/(2 r_i) x0_{i-2},
+                 x_{t_i} = (sigma_{t_i}/sigma_{t_{i-1}}) x_{t_{i-1}} - alpha_{t_i} (e^{-h_i}-1) D_i
+
+The time grid is the respaced process ``d`` itself: the network is evaluated once at each kept
+timestep, from the noisiest down to original step 0, exactly like DDIM with the same respacing
+(the same number of network evaluations). The last step goes to abar = 1 (sigma = 0,
+lambda = inf), where the update reduces to the data prediction itself (as DDIM's last step).
+
+``lower_order_final`` (default on; the paper's recommendation for few steps): the step INTO
+original step 0 is first order. GLIDE's respacings are uniform in t, so in lambda that last
+interval is several times longer than the one before it (h = 3.4 after 0.7 at 10 steps, 2.7
+after 0.6 at 20, cosine schedule); the second-order extrapolation over it, with weight
+1/(2r) = 2.2-2.5 on the difference of the last two data predictions, overshoots. On a Gaussian
+toy problem with a known exact ODE solution this keeps 10-20 steps well ahead of DDIM;
+without it the method is second order asymptotically but worse than DDIM at 10-20 steps.
+
+GLIDE's learned-variance network is used as an eps model: only the eps half of its output is
+read (x0 = (x_t - sigma eps) / alpha, optionally ``denoised_fn``, then clamped to [-1, 1] when
+``clip_denoised``, as GLIDE's samplers do). A CLIP ``cond_fn`` acts in score form, exactly as on
+the DDIM path (``GaussianDiffusion.condition_score``: eps' = eps - sqrt(1 - abar) grad).
+Classifier-free guidance is a denoiser wrapper (:func:`glide.guidance.classifier_free`).
+
+The sampler is deterministic given x_T (``noise``, or drawn from ``generators``); it draws no
+other randomness.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from glide.diffusion import DenoisedFn, GaussianDiffusion
+from glide.errors import GlideError
+from glide.sampling import Callback, CondFn, Denoiser, Generators, _call_denoiser, randn_rows
+
+__all__ = ["dpm_solver_coefficients", "sample_dpmpp_2m"]
+
+
+def dpm_solver_coefficients(d: GaussianDiffusion) -> dict[str, np.ndarray]:
+    """alpha, sigma and lambda (float64, [K + 1]) at every step index of ``d``, plus abar = 1.
+
+    Entry ``k`` (0..K-1) belongs to step index ``k``; entry ``-1`` (= K) is the clean end
+    (alpha = 1, sigma = 0, lambda = +inf), reached after step index 0.
+    """
+    abar = np.asarray(d.alphas_cumprod, dtype=np.float64)
+    alpha = np.append(np.sqrt(abar), 1.0)
+    sigma = np.append(np.sqrt(1.0 - abar), 0.0)
+    with np.errstate(divide="ignore"):
+        lam = np.log(alpha) - np.log(sigma)
+    return {"alpha": alpha, "sigma": sigma, "lambda": lam}
+
+
+def _check_process(d: GaussianDiffusion) -> None:
+    if not isinstance(d, GaussianDiffusion):
+        raise GlideError(
+            f"d must be a GaussianDiffusion (glide.diffusion.create_diffusion), got "
+            f"{type(d).__name__}"
+        )
+    if d.num_timesteps < 2:
+        raise GlideError(
+            f"DPM-Solver++(2M) got a process with {d.num_timesteps} step; it needs at least 2 "
+            "(a multistep solver); respace with more steps, e.g. timestep_respacing='10', "
+            "'15' or '20'"
+        )
+    if int(d.timestep_map[0]) != 0:
+        raise GlideError(
+            f"the respaced process ends at original step {int(d.timestep_map[0])}, not 0; "
+            "DPM-Solver++(2M) solves down to t = 0: use a respacing that keeps step 0 "
+            "('N', 'ddimN', or section counts)"
+        )
+
+
+def sample_dpmpp_2m(
+    denoiser: Denoiser,
+    d: GaussianDiffusion,
+    shape: Sequence[int],
+    *,
+    noise: torch.Tensor | None = None,
+    generators: Generators = None,
+    cond: Mapping[str, Any] | None = None,
+    cond_fn: CondFn | None = None,
+    denoised_fn: DenoisedFn | None = None,
+    clip_denoised: bool = True,
+    lower_order_final: bool = True,
+    callback: Callback | None = None,
+    progress: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """DPM-Solver++(2M) over the respaced steps of ``d``; returns x_0 [N, C, H, W].
+
+    ``denoiser(x_t [N,C,H,W], t [N] original timesteps, **cond) -> [N, 2C, H, W]`` (eps first;
+    the variance half is ignored). ``noise``: x_T [N, C, H, W] (else drawn from
+    ``generators``: one per row, so a sample depends only on its own generator).
+    ``cond_fn(x_t, t, **cond) -> grad log p(y | x_t)`` is applied in score form;
+    ``denoised_fn(x_0) -> x_0`` edits each data prediction before the clamp.
+    ``lower_order_final``: first-order step into original step 0 (module docstring).
+    ``callback(info)`` after each step with step, index, t, x_t, sample, pred_xstart.
+    Steps: ``d.num_timesteps`` (>= 2) network evaluations.
+    """
+    _check_process(d)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 4:
+        raise GlideError(f"shape={shape} is invalid: expected (N, C, H, W)")
+    if noise is not None:
+        if tuple(noise.shape) != shape:
+            raise GlideError(f"noise has shape {tuple(noise.shape)}; expected shape={shape}")
+        device = noise.device if device is None else device
+        x = noise.to(device=device, dtype=dtype)
+    else:
+        device = device or "cpu"
+        x = randn_rows(shape, generators, device=device, dtype=dtype)
+    cond = dict(cond or {})
+    coef = dpm_solver_coefficients(d)
+    alpha, sigma, lam = coef["alpha"], coef["sigma"], coef["lambda"]
+    K = d.num_timesteps
+    prev_x0: torch.Tensor | None = None
+    prev_h = 0.0
+    with torch.no_grad():
+        for i in tqdm(range(K), desc="dpm++2m", disable=not progress, leave=False):
+            index = K - 1 - i
+            t = torch.full((shape[0],), index, dtype=torch.long, device=x.device)
+            t_orig = d.original_timesteps(t)
+            model_out = _call_denoiser(denoiser, x, t_orig, cond)
+            out = d.p_mean_variance(model_out, x, t, clip_denoised, denoised_fn)
+            if cond_fn is not None:
+                out = d.condition_score(out, x, t, cond_fn(x, t_orig, **cond))
+            x0 = out["pred_xstart"]
+            nxt = index - 1  # -1: the clean end (abar = 1)
+            if nxt < 0:
+                sample = x0  # sigma_next = 0: the update is the data prediction itself
+                h = math.inf
+            else:
+                h = float(lam[nxt] - lam[index])
+                if prev_x0 is None or (lower_order_final and nxt == 0):
+                    data = x0  # first order (DPM-Solver++(1), the same update as DDIM)
+                else:
+                    r = prev_h / h
+                    data = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
+                ratio = float(sigma[nxt] / sigma[index])
+                sample = ratio * x - float(alpha[nxt] * math.expm1(-h)) * data
+            sample = sample.to(x.dtype)
+            if callback is not None:
+                callback(
+                    {
+                        "step": i,
+                        "index": index,
+                        "t": int(d.timestep_map[index]),
+                        "x_t": x,
+                        "sample": sample,
+                        "pred_xstart": x0,
+                    }
+                )
+            prev_x0, prev_h, x = x0, h, sample
+    return x
