@@ -11,43 +11,25 @@ after every rank has finished generating.
 from __future__ import annotations
 
 import datetime
-import os
-from dataclasses import dataclass
 
 import torch
 
-from bench.errors import BenchError
+# One definition of the torchrun environment for the whole project (training and sweeps).
+from glide.train.distributed import DistInfo, barrier, dist_from_env, shutdown
 
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def dist_from_env() -> DistInfo:
-    """Read RANK / WORLD_SIZE / LOCAL_RANK as set by torchrun (defaults: a single process)."""
-    try:
-        rank = int(os.environ.get("RANK", "0"))
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        local = int(os.environ.get("LOCAL_RANK", str(rank)))
-    except ValueError as exc:
-        raise BenchError(f"RANK/WORLD_SIZE/LOCAL_RANK must be integers ({exc})") from None
-    if world < 1 or not 0 <= rank < world:
-        raise BenchError(f"bad torchrun environment: RANK={rank}, WORLD_SIZE={world}")
-    return DistInfo(rank, world, local)
+__all__ = [
+    "DistInfo",
+    "barrier",
+    "device_for",
+    "dist_from_env",
+    "init_process_group",
+    "shard_blocks",
+    "shutdown",
+]
 
 
 def init_process_group(info: DistInfo) -> None:
+    """gloo on every device: the sweep only needs barriers; long runs wait up to 12 h."""
     if info.enabled and not torch.distributed.is_initialized():
         torch.distributed.init_process_group(
             backend="gloo",
@@ -55,16 +37,6 @@ def init_process_group(info: DistInfo) -> None:
             world_size=info.world_size,
             timeout=datetime.timedelta(hours=12),
         )
-
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-
-
-def shutdown(info: DistInfo) -> None:
-    if info.enabled and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
 
 
 def shard_blocks(n: int, block: int, info: DistInfo) -> list[range]:

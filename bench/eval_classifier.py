@@ -16,6 +16,7 @@ from torch import nn
 
 from bench.attributes import NUM_LOGITS
 from bench.errors import BenchError
+from glide.io import atomic_torch_save  # noqa: F401  (re-exported)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CLASSIFIER_FILE = ASSETS / "attribute_classifier.pt"
@@ -74,23 +75,6 @@ class AttributeNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(self.prepare(images)))
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, then rename (no half-written weights)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_classifier(model: AttributeNet, path: Path, meta: dict) -> str:

@@ -11,30 +11,10 @@ import numpy as np
 from PIL import Image
 
 from bench.errors import BenchError
+from glide.io import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
 
 #: How reference images are brought to the evaluated resolution (recorded in sweep.json).
 REFERENCE_PREPROCESS = "center-crop to the shorter side, then PIL bicubic resize to R x R"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_png(path: Path, image: np.ndarray) -> None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 
 from glide.errors import GlideError
+from glide.io import atomic_write
 from glide.pipeline import GUIDANCE, SAMPLERS
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -101,28 +100,15 @@ def slug(text: str, limit: int = 40) -> str:
     return cleaned[:limit] or "empty"
 
 
-def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_png(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
-    atomic_write_bytes(path, lambda fh: Image.fromarray(image).save(fh, format="PNG"))
+    atomic_write(path, lambda fh: Image.fromarray(image).save(fh, format="PNG"))
 
 
 def save_json(path: Path, data: Any) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def run_metadata(prog: str, argv: Sequence[str], args: argparse.Namespace) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from torch import nn
 
 from glide.config import CLIPConfig, UNetConfig
 from glide.errors import CheckpointError, GlideError
+from glide.io import atomic_write
 
 __all__ = [
     "CHECKPOINTS",
@@ -146,19 +146,8 @@ def write_options_file(
             value = value.to_yaml_dict()
         data[name] = dict(value)
     path = folder / OPTIONS_FILE
-    _atomic_write(path, lambda fh: fh.write(json.dumps(data, indent=1, sort_keys=True).encode()))
+    atomic_write(path, lambda fh: fh.write(json.dumps(data, indent=1, sort_keys=True).encode()))
     return path
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _download(info: CheckpointInfo, dest: Path, progress: bool) -> None:
@@ -192,7 +181,7 @@ def _download(info: CheckpointInfo, dest: Path, progress: bool) -> None:
                             f"download of {info.url} stopped at {done} of {total} bytes; retry"
                         )
 
-                _atomic_write(dest, write)
+                atomic_write(dest, write)
         except (urllib.error.URLError, OSError, TimeoutError) as err:
             raise CheckpointError(
                 f"could not download checkpoint {info.name!r} from {info.url} ({err}). Without "
@@ -514,5 +503,5 @@ def save_checkpoint(
         out[key] = tensor.clone().contiguous()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda fh: torch.save(out, fh))
+    atomic_write(path, lambda fh: torch.save(out, fh))
     return path

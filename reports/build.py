@@ -9,14 +9,13 @@ external style sheets or scripts) and ``<out>/report.pdf`` (the same content lai
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from glide.errors import GlideError
+from glide.io import atomic_write_bytes
 from reports.document import build_document
 from reports.errors import ReportError
 from reports.html import render_html
@@ -28,23 +27,6 @@ from reports.pdf import render_pdf
 class ReportPaths:
     html: Path
     pdf: Path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_report(
@@ -73,8 +55,8 @@ def build_report(
         sweep, ratings, grid_rows=grid_rows, title=title, report_argv=list(report_argv)
     )
     paths = ReportPaths(out / "report.html", out / "report.pdf")
-    _atomic_write(paths.html, render_html(report).encode("utf-8"))
-    _atomic_write(paths.pdf, render_pdf(report))
+    atomic_write_bytes(paths.html, render_html(report).encode("utf-8"))
+    atomic_write_bytes(paths.pdf, render_pdf(report))
     return paths
 
 

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from glide.data.grammar import TEMPLATES, make_caption, parse_caption
 from glide.data.render import Layout, render, sample_layout
 from glide.data.scene import HELDOUT_PAIRS, SPLITS, Scene, check_split, sample_scene
 from glide.errors import GlideError
+from glide.io import atomic_write_bytes
 
 __all__ = [
     "SyntheticCaptions",
@@ -133,25 +133,12 @@ def image_attributes(item: SyntheticItem, split: str) -> dict[str, Any]:
     }
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _write_png(path: Path, image: np.ndarray) -> None:
     import io
 
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _png_ok(path: Path, size: int) -> bool:
@@ -235,7 +222,7 @@ def write_split(
     ann_dir = out_dir / "annotations"
     ann_dir.mkdir(parents=True, exist_ok=True)
     path = ann_dir / f"captions_{split}.json"
-    _atomic_write_bytes(path, json.dumps(data).encode("utf-8"))
+    atomic_write_bytes(path, json.dumps(data).encode("utf-8"))
     return path
 
 

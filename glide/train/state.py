@@ -9,9 +9,7 @@ identical to an uninterrupted run.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from glide.errors import CheckpointError
+from glide.io import atomic_torch_save  # noqa: F401  (re-exported)
 
 __all__ = ["atomic_torch_save", "load_state", "save_state", "update_ema"]
 
@@ -34,23 +33,6 @@ def update_ema(ema: nn.Module, model: nn.Module, rate: float) -> None:
         ema_p.lerp_(p.detach(), 1.0 - rate)
     for eb, b in zip(ema.buffers(), model.buffers(), strict=True):
         eb.copy_(b)
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace`` onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def rng_states() -> dict[str, Any]:
