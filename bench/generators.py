@@ -7,7 +7,8 @@ built with (never on batch-mates or batch size). A factory builds it from
 ``"identity"`` part (checkpoint hashes, options) enters every run id.
 
 - ``glide``: :class:`glide.pipeline.Text2ImPipeline` (official checkpoints from ``--checkpoints``
-  or the embedded default), the real thing.
+  or the embedded default), the real thing. A ``dtype`` other than float32 runs the U-Nets on
+  the inference fast path (``glide.fast.default_fast_path`` of the device, at that dtype).
 - ``toy``: a tiny fixed random-weight network with no checkpoint, for tests and smoke runs of
   the harness itself. Its images mean nothing.
 """
@@ -81,6 +82,12 @@ def glide_generator(options: GeneratorOptions) -> tuple[GenerateFn, dict[str, An
         upsample=upsample,
         clip="clip" in options.methods,
     )
+    if options.dtype != "float32":  # reduced precision runs on the inference fast path
+        from dataclasses import replace
+
+        from glide.fast import default_fast_path
+
+        pipe.use_fast_path(replace(default_fast_path(options.device), dtype=options.dtype))
 
     def generate(captions: Sequence[str], seeds: Sequence[int], method: str, scale: float):
         return pipe(

@@ -1,20 +1,39 @@
-"""Speed of one GLIDE denoising step on this machine, next to its FLOP count.
+"""Speed of one GLIDE denoising step on this machine: the float32 baseline next to the fast path.
 
-    python -m bench.perf            # full-size base (batch 2 and 8) and upsampler, fp32 + bf16
-    python -m bench.perf --quick    # one repeat, base batch 2 and upsampler, float32 only
+    python -m bench.perf                     # full-size base, CFG batch 2: fp32-ref, fp32, fast
+    python -m bench.perf --batches 2,8       # also batch 8 (four samples)
+    python -m bench.perf --variants fp32-ref,fp32,bf16,bf16-autocast,fp32-sdpa,fast
+    python -m bench.perf --models base,upsample --quick
 
 A step is what the sampler does per timestep (``glide.sampling.p_sample_step``): the network
 forward plus the posterior math. The base model runs classifier-free guidance, so "batch 2" is
-one sample (its conditional and unconditional rows) and "batch 8" four; the caption encodings
-are computed once per sample beforehand (the pipeline does the same), so they are not in the
-step. The upsampler runs unguided at batch 1 (256x256, 64x64 low-res input). Weights are random
-(same architecture and FLOPs as the released checkpoints).
+one sample (its conditional and unconditional rows) and "batch 8" four. The upsampler runs
+unguided (256x256, 64x64 low-res input). Weights are random (same architecture and FLOPs as the
+released checkpoints).
 
-FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add;
-convolutions, matmuls and linear layers), so "GFLOP/s" is the achieved rate. The
-"matmul peak" row measures a large square matmul in each dtype: a practical ceiling for this
-machine. The reference implementation's CPU timings (glide-text2im, 2 threads, float32; it
-re-encodes the caption at every step) are shown for comparison.
+Variants (``--variants``; the first is the baseline of the speedup column):
+
+- ``fp32-ref``: the float32 baseline, as the reference implementation runs: the caption goes
+  through the text transformer at EVERY step, attention as two matmuls and a float32 softmax,
+  NCHW tensors.
+- ``fp32``: float32 with the caption encoded once per sample (this project's pipeline).
+- ``fp32-sdpa``: ``fp32`` with PyTorch's fused attention kernel.
+- ``bf16``: ``fp32`` with bfloat16 weights and activations, nothing else changed.
+- ``bf16-autocast``: float32 weights under ``torch.autocast(dtype=bfloat16)``.
+- ``fast``: ``glide.fast.default_fast_path(device)``: on this CPU bfloat16, caption encoded once,
+  float32-accumulating norms/softmax without extra copies, channels-last; fp16/bf16 with SDPA on
+  CUDA. ``fast-compile``: the same under ``torch.compile`` (minutes of compilation first).
+
+Timing: all variants' models are built first, then timed in interleaved rounds (one step of each
+variant per round), so a machine shared with other jobs slows them alike; the table shows the
+median per variant and the speedup, and the median of the per-round ratios ("paired"). FLOPs
+are counted with ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add; convolutions,
+matmuls, linear layers) on the eager model, so "GFLOP/s" is the achieved rate. Peak memory: on
+the CPU, each variant runs one step in a fresh process whose peak resident set (VmHWM, reset
+after the model is built) is reported, with the weights' share; on CUDA, the peak allocated
+memory of the step. The matmul peak of each dtype gives a practical ceiling. The reference
+implementation's own timings (glide-text2im, float32, 2 threads, on this CPU while it was
+otherwise idle) are shown for comparison.
 
 This is a benchmark, not a test: it prints numbers and asserts nothing about them.
 """
@@ -26,19 +45,33 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench.errors import BenchError
+from bench.perf_memory import memory_in_fresh_process, probe_memory_cuda
+from bench.perf_step import (  # noqa: F401  (re-exported: the public pieces of the benchmark)
+    DTYPES,
+    VARIANT_NAMES,
+    Variant,
+    _sync,
+    _tiny,
+    count_flops,
+    make_step,
+    make_variant,
+    matmul_peak,
+    prepare,
+    time_step,
+)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # glide_reference/README.md "Performance": median seconds per forward, float32, 2 threads
 REFERENCE_SECONDS = {("base", 2): 2.87, ("base", 8): 11.24, ("upsample", 1): 7.55}
 REFERENCE_GFLOP = {("base", 2): 476.6, ("base", 8): 1906.3, ("upsample", 1): 1281.1}
+DEFAULT_VARIANTS = "fp32-ref,fp32,fast"
 
 
 @dataclass(frozen=True)
@@ -46,184 +79,188 @@ class Result:
     workload: str
     model: str
     batch: int
-    dtype: str
+    variant: str
+    settings: dict[str, Any]
     seconds: list[float]
     median_s: float
     gflop: float
     gflops_per_s: float
     flops_by_op: dict[str, float]
-    reference_s: float | None
+    speedup: float | None = None  # baseline median / this median
+    paired_speedup: float | None = None  # median over rounds of baseline time / this time
+    memory: dict[str, Any] = field(default_factory=dict)
+    reference_s: float | None = None
 
 
-def build(spec: Any, dtype: torch.dtype, device: str) -> torch.nn.Module:
-    from glide.text2im import build_model
-
-    return build_model(spec, device=device, dtype=dtype)
-
-
-def make_step(model: torch.nn.Module, batch: int, device: str) -> Callable[[], torch.Tensor]:
-    """One sampler step of ``model`` for ``batch`` network rows (CFG pairs for a base model)."""
-    from glide.diffusion import create_diffusion
-    from glide.guidance import classifier_free
-    from glide.sampling import p_sample_step
-    from glide.tokenizer import get_glide_tokenizer
-
-    cfg = model.config
-    g = torch.Generator().manual_seed(0)
-    guided = not cfg.super_res
-    n = batch // 2 if guided else batch
-    captions = ["an oil painting of a corgi"] * n + ([""] if guided else [])
-    tokens, mask = get_glide_tokenizer().encode_batch(captions, cfg.text_ctx)
-    with torch.no_grad():
-        enc = model.encode_text(tokens.to(device), mask.to(device))
-    size = cfg.image_size
-    x = torch.randn(n, 3, size, size, generator=g).to(device)
-    z = torch.randn(n, 3, size, size, generator=g).to(device)
-    cond: dict[str, Any] = {"text": enc[:n]}
-    denoiser = model
-    if guided:
-        denoiser = classifier_free(model, 3.0)
-        cond["uncond"] = {"text": enc[[n] * n]}
-    else:
-        cond["low_res"] = torch.rand(n, 3, 64, 64, generator=g).to(device) * 2 - 1
-    d = create_diffusion(cfg.diffusion_steps, cfg.noise_schedule, "100")
-
-    def step() -> torch.Tensor:
-        with torch.no_grad():
-            return p_sample_step(denoiser, d, x, 50, z, cond=cond)["sample"]
-
-    return step
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def count_flops(step: Callable[[], Any]) -> tuple[float, dict[str, float]]:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        step()
-    by_op = {str(op).removeprefix("aten."): float(v) for op, v in counter.get_flop_counts()[
-        "Global"].items()}  # fmt: skip
-    return float(counter.get_total_flops()), by_op
-
-
-def time_step(step: Callable[[], Any], repeats: int, warmup: int, device: str) -> list[float]:
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def matmul_peak(dtype: torch.dtype, device: str, size: int = 2048, repeats: int = 3) -> float:
-    """Achieved GFLOP/s of a size x size matmul (best of ``repeats``)."""
-    a = torch.randn(size, size, device=device).to(dtype)
-    b = torch.randn(size, size, device=device).to(dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+# ----- one workload ---------------------------------------------------------------------------
 
 
 def run_workload(
-    name: str, spec: Any, batch: int, dtype_name: str, device: str, repeats: int, warmup: int
-) -> Result:
-    """Time one step of model ``name`` ("base"/"upsample"; ``spec`` = preset or UNetConfig)."""
-    model = build(spec, DTYPES[dtype_name], device)
-    step = make_step(model, batch, device)
-    flops, by_op = count_flops(step)  # also the first warm-up
-    times = time_step(step, repeats, max(0, warmup - 1), device)
-    median = statistics.median(times)
-    official = isinstance(spec, str) and dtype_name == "float32"  # the reference's workloads
-    ref = REFERENCE_SECONDS.get((name, batch)) if official else None
-    return Result(
-        workload=f"{name} {'CFG ' if name == 'base' else ''}batch {batch}",
-        model=name, batch=batch, dtype=dtype_name, seconds=times, median_s=median,
-        gflop=flops / 1e9, gflops_per_s=flops / 1e9 / median,
-        flops_by_op={k: v / 1e9 for k, v in by_op.items()}, reference_s=ref,
-    )  # fmt: skip
+    name: str,
+    spec: Any,
+    batch: int,
+    variants: Sequence[Variant],
+    device: str,
+    repeats: int,
+    warmup: int,
+    *,
+    memory: bool = True,
+    threads: int | None = None,
+    official: bool = False,
+) -> list[Result]:
+    """Time one step of model ``name`` ("base"/"upsample"; ``spec`` = preset or UNetConfig) for
+    each variant, in interleaved rounds; the first variant is the speedup baseline."""
+    from tqdm.auto import tqdm
+
+    workload = f"{name} {'CFG ' if name == 'base' else ''}batch {batch}"
+    prepared = []
+    for v in tqdm(variants, desc=f"{workload}: build", leave=False, file=sys.stderr):
+        step, flops, by_op, model = prepare(spec, v, batch, device)
+        mem: dict[str, Any] = {}
+        if memory and device.startswith("cuda"):
+            mem = probe_memory_cuda(step, model)
+        if not device.startswith("cuda"):
+            del model  # the memory probe (fresh process) does not need it here
+        prepared.append((v, step, flops, by_op, mem))
+    times: dict[str, list[float]] = {v.name: [] for v in variants}
+    rounds = tqdm(range(warmup + repeats), desc=f"{workload}: rounds", leave=False,
+                  file=sys.stderr)  # fmt: skip
+    for r in rounds:
+        for v, step, *_ in prepared:
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            if r >= warmup:
+                times[v.name].append(time.perf_counter() - start)
+    base_times = times[variants[0].name]
+    base_median = statistics.median(base_times)
+    results = []
+    for v, _, flops, by_op, mem in prepared:
+        if memory and not device.startswith("cuda"):
+            mem = memory_in_fresh_process(spec, v, batch, threads or torch.get_num_threads())
+        median = statistics.median(times[v.name])
+        paired = [b / t for b, t in zip(base_times, times[v.name], strict=True)]
+        ref = REFERENCE_SECONDS.get((name, batch)) if official else None
+        results.append(
+            Result(
+                workload=workload,
+                model=name,
+                batch=batch,
+                variant=v.name,
+                settings=v.describe(),
+                seconds=times[v.name],
+                median_s=median,
+                gflop=flops / 1e9,
+                gflops_per_s=flops / 1e9 / median,
+                flops_by_op={k: f / 1e9 for k, f in by_op.items()},
+                speedup=base_median / median,
+                paired_speedup=statistics.median(paired),
+                memory=mem,
+                reference_s=ref,
+            )  # fmt: skip
+        )
+    return results
 
 
 def format_table(results: Sequence[Result], peaks: dict[str, float]) -> str:
     header = (
-        f"{'workload':<22}{'dtype':<10}{'s/step':>9}{'GFLOP':>9}{'GFLOP/s':>10}"
-        f"{'% peak':>8}{'ref s':>8}{'ref GFLOP':>11}"
+        f"{'variant':<14}{'dtype':<8}{'text':<11}{'attn':<6}{'layout':<7}{'compile':<8}"
+        f"{'s/step':>8}{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{'speedup':>9}{'paired':>8}"
+        f"{'peak MiB':>10}{'weights':>9}"
     )
-    lines = [header, "-" * len(header)]
-    for r in results:
-        peak = peaks.get(r.dtype)
-        ref_flop = REFERENCE_GFLOP.get((r.model, r.batch))
-        lines.append(
-            f"{r.workload:<22}{r.dtype:<10}{r.median_s:>9.3f}{r.gflop:>9.1f}"
-            f"{r.gflops_per_s:>10.1f}{(100 * r.gflops_per_s / peak if peak else 0):>7.0f}%"
-            f"{(f'{r.reference_s:.2f}' if r.reference_s else '-'):>8}"
-            f"{(f'{ref_flop:.1f}' if ref_flop and r.reference_s else '-'):>11}"
-        )
-    for name, value in peaks.items():
-        lines.append(f"{'matmul peak':<22}{name:<10}{'':>9}{'':>9}{value:>10.1f}")
+    lines: list[str] = []
+    workloads = list(dict.fromkeys(r.workload for r in results))
+    for workload in workloads:
+        rows = [r for r in results if r.workload == workload]
+        lines += ["", f"{workload}  (speedup vs {rows[0].variant})", header, "-" * len(header)]
+        for r in rows:
+            st = r.settings
+            short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+            dtype = short[st["dtype"]] if not st["autocast"] else f"{short[st['autocast']]} ac"
+            peak = peaks.get(st["autocast"] or st["dtype"])
+            mem = r.memory or {}
+            lines.append(
+                f"{r.variant:<14}{dtype:<8}{st['text']:<11}{st['attention']:<6}"
+                f"{'NHWC' if st['channels_last'] else 'NCHW':<7}"
+                f"{'yes' if st['compile'] else 'no':<8}{r.median_s:>8.3f}{r.gflop:>8.1f}"
+                f"{r.gflops_per_s:>9.1f}"
+                f"{(f'{100 * r.gflops_per_s / peak:.0f}%' if peak else '-'):>7}"
+                f"{r.speedup:>8.2f}x{r.paired_speedup:>7.2f}x"
+                f"{_fmt_mib(mem.get('peak_mib')):>10}{_fmt_mib(mem.get('weights_mib')):>9}"
+            )
+        ref = next((r.reference_s for r in rows if r.reference_s), None)
+        if ref:
+            key = (rows[0].model, rows[0].batch)
+            fastest = min(rows, key=lambda r: r.median_s)
+            lines.append(
+                f"reference implementation (glide-text2im, float32, 2 threads, on this CPU while "
+                f"it was idle): {ref:.2f} s/step, {REFERENCE_GFLOP[key]:.1f} GFLOP; "
+                f"{fastest.variant} here: {ref / fastest.median_s:.2f}x its throughput (a fair "
+                "comparison only if nothing else ran here either; the speedup columns are)"
+            )
+    lines.append("")
+    lines.append("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()))
+    mem_note = next((r.memory.get("method") for r in results if r.memory), None)
+    if mem_note:
+        lines.append(f"peak MiB: {mem_note}")
     return "\n".join(lines)
+
+
+def _fmt_mib(value: Any) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+# ----- command line ---------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.perf",
-        description="Seconds per GLIDE denoising step (full-size base and upsampler, random "
-        "weights) with FLOP counts and achieved GFLOP/s. A benchmark: prints, asserts nothing.",
+        description="Seconds per GLIDE denoising step (full-size models, random weights) for "
+        "the float32 baseline and the fast path side by side, timed in interleaved rounds, "
+        "with FLOP counts, achieved GFLOP/s, speedups and peak memory. A benchmark: prints, "
+        "asserts nothing.",
     )
     parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="short run: 1 repeat, base batch 2 + upsampler, float32 only",
-    )
+        "--quick", action="store_true",
+        help="short run: 1 round (no warm-up round), base batch 2, variants fp32-ref and fast, "
+        "no memory probe",
+    )  # fmt: skip
     parser.add_argument(
-        "--models",
-        default="base,upsample",
-        help="comma-separated presets to time (default: %(default)s)",
-    )
+        "--models", default="base",
+        help="comma-separated presets to time: base, upsample (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
-        "--batches",
-        default="2,8",
-        help="base-model batch sizes in rows, CFG pairs (default: %(default)s)",
-    )
+        "--batches", default="2",
+        help="base-model batch sizes in rows, CFG pairs, e.g. 2,8 (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
         "--upsample-batch", type=int, default=1, help="upsampler batch size (default: %(default)s)"
     )
     parser.add_argument(
-        "--dtypes",
-        default="float32,bfloat16",
-        help=f"comma-separated, from {', '.join(DTYPES)} (default: %(default)s)",
-    )
+        "--variants", default=DEFAULT_VARIANTS,
+        help=f"comma-separated, from {', '.join(VARIANT_NAMES)}; the first is the baseline of "
+        "the speedup columns (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
-        "--repeats",
-        type=int,
-        default=3,
-        help="timed steps per workload; the median is shown (default: %(default)s)",
-    )
+        "--repeats", type=int, default=3,
+        help="timed rounds (one step of every variant each); medians are shown "
+        "(default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
-        "--warmup",
-        type=int,
-        default=1,
-        help="untimed steps first (the FLOP-counting one included) (default: %(default)s)",
-    )
+        "--warmup", type=int, default=1,
+        help="untimed rounds first, after the FLOP-counting step (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch intra-op threads (default: PyTorch's choice)",
-    )
+        "--threads", type=int, default=2,
+        help="torch intra-op threads; 0 = PyTorch's choice (default: %(default)s, as the "
+        "reference timings)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-memory", action="store_true",
+        help="skip the peak-memory probe (on the CPU one fresh process per variant)",
+    )  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # smoke tests
@@ -233,65 +270,62 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse_list(name: str, text: str, allowed: Sequence[str] | None = None) -> list[str]:
     items = [p.strip() for p in text.split(",") if p.strip()]
     bad = [p for p in items if allowed is not None and p not in allowed]
-    if not items or bad:
+    if not items or bad or len(set(items)) != len(items):
         choices = f"choose from {', '.join(allowed)}" if allowed else "give a comma-separated list"
-        raise BenchError(f"{name}={text!r} is invalid; {choices}")
+        raise BenchError(f"{name}={text!r} is invalid; {choices} (each once)")
     return items
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads < 0:
+        raise BenchError(f"--threads={args.threads}: give a positive count, or 0 for the default")
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = ["base", "upsample"] if args.quick else _parse_list(
-        "--models", args.models, ["base", "upsample"])  # fmt: skip
-    dtypes = ["float32"] if args.quick else _parse_list("--dtypes", args.dtypes, list(DTYPES))
-    batches = [2] if args.quick else _parse_list("--batches", args.batches)
+    models = _parse_list("--models", args.models, ["base", "upsample"])
+    batches = _parse_list("--batches", args.batches)
     if not all(b.isdigit() for b in batches) or any(int(b) < 2 or int(b) % 2 for b in batches):
         raise BenchError(
             f"--batches={args.batches!r}: use even integers >= 2 (CFG pairs), e.g. 2,8"
         )
-    batches = [int(b) for b in batches]
-    repeats = 1 if args.quick else args.repeats
-    if repeats < 1 or args.warmup < 1:
-        raise BenchError("--repeats and --warmup must be >= 1")
-    presets = {"base": "base", "upsample": "upsample"}
+    batch_list = [2] if args.quick else [int(b) for b in batches]
+    names = ["fp32-ref", "fast"] if args.quick else _parse_list(
+        "--variants", args.variants, VARIANT_NAMES)  # fmt: skip
+    variants = [make_variant(n, args.device) for n in names]
+    repeats, warmup = (1, 0) if args.quick else (args.repeats, args.warmup)
+    if repeats < 1 or warmup < 0:
+        raise BenchError("--repeats must be >= 1 and --warmup >= 0")
+    if args.upsample_batch < 1:
+        raise BenchError(f"--upsample-batch={args.upsample_batch}: give a positive count")
+    presets: dict[str, Any] = {"base": "base", "upsample": "upsample"}
     if args.tiny:  # a small stand-in for the smoke test of this code path
         presets = {"base": _tiny("base"), "upsample": _tiny("upsample")}
     print(
-        f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}",
+        f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
+        f"{repeats} timed round(s) after {warmup} warm-up round(s)",
         flush=True,
     )
     results: list[Result] = []
     for model in models:
-        for batch in batches if model == "base" else [args.upsample_batch]:
-            for dtype in dtypes:
-                r = run_workload(
-                    model, presets[model], batch, dtype, args.device, repeats, args.warmup
-                )
-                results.append(r)
-                print(f"  {r.workload} {dtype}: {r.median_s:.3f} s/step", file=sys.stderr)
-    peaks = {dt: matmul_peak(DTYPES[dt], args.device, 512 if args.tiny else 2048) for dt in dtypes}
+        for batch in batch_list if model == "base" else [args.upsample_batch]:
+            results += run_workload(
+                model, presets[model], batch, variants, args.device, repeats, warmup,
+                memory=not (args.no_memory or args.quick), threads=torch.get_num_threads(),
+                official=not args.tiny,
+            )  # fmt: skip
+            for r in results[-len(variants) :]:
+                print(f"  {r.workload} {r.variant}: {r.median_s:.3f} s/step", file=sys.stderr)
+    dtypes = sorted({v.autocast or v.fast.dtype for v in variants}, key=list(DTYPES).index)
+    size = 512 if args.tiny else 2048
+    peaks = {dt: matmul_peak(DTYPES[dt], args.device, size) for dt in dtypes}
     print(format_table(results, peaks), flush=True)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        from glide.io import atomic_write_text
+
         payload = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                    "device": args.device, "matmul_peak_gflops": peaks,
                    "results": [asdict(r) for r in results]}  # fmt: skip
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(payload, indent=2) + "\n")
     return 0
-
-
-def _tiny(kind: str):
-    from glide.config import UNetConfig
-
-    options = dict(
-        image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,2",
-        attention_resolutions="8", num_head_channels=32, text_ctx=8, xf_width=8, xf_layers=1,
-        xf_heads=1, dropout=0.0,
-    )  # fmt: skip
-    if kind == "upsample":
-        options.update(super_res=True, noise_schedule="linear")
-    return UNetConfig.from_options(options)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,6 +127,7 @@ class Text2ImPipeline:
         self.checkpoints_dir = checkpoints_dir
         self.tokenizer = get_glide_tokenizer()
         self._description: dict[str, Any] | None = None
+        self.fast_path: Any = None  # a glide.fast.FastPath once use_fast_path() was called
 
     @classmethod
     def from_checkpoints(
@@ -158,6 +159,19 @@ class Text2ImPipeline:
         noised_clip = load_clip(**kw) if clip else None
         return cls(base, upsampler=up, clip=noised_clip, checkpoints_dir=folder or OFFICIAL)
 
+    def use_fast_path(self, fast: Any) -> Text2ImPipeline:
+        """Run the U-Nets on the inference fast path (a :class:`glide.fast.FastPath`: dtype,
+        attention kernel, channels-last, compile); recorded in :meth:`describe`. The noised
+        CLIP is left as loaded. Returns ``self``."""
+        from glide.fast import apply_fast_path
+
+        self.base = apply_fast_path(self.base, fast)
+        if self.upsampler is not None:
+            self.upsampler = apply_fast_path(self.upsampler, fast)
+        self.fast_path = fast
+        self._description = None
+        return self
+
     def describe(self) -> dict[str, Any]:
         """Checkpoint names, files, sha256 and options: for run metadata."""
         if self._description is not None:
@@ -181,6 +195,8 @@ class Text2ImPipeline:
         }
         if self.upsampler is not None:
             out["upsample"] = unet(self.upsampler)
+        if self.fast_path is not None:
+            out["fast_path"] = self.fast_path.describe()
         if self.clip is not None:
             paths = getattr(self.clip, "checkpoint_paths", {})
             out["clip"] = {

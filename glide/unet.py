@@ -122,7 +122,12 @@ class AttentionBlock(nn.Module):
     GN -> 1x1 ``qkv`` conv (head-major: per head its q, k, v slices); the token sequence goes
     through ``encoder_kv`` (per head: k then v) and its L keys/values are placed BEFORE the H*W
     spatial ones; no mask. Output ``x + proj_out(attn)``.
+
+    ``kernel`` (an attribute, not a parameter: "auto", "math" or "sdpa"; see
+    :func:`glide.nn.attention`) picks the attention implementation; ``glide.fast`` sets it.
     """
+
+    kernel: str = "auto"
 
     def __init__(self, channels: int, num_heads: int, encoder_channels: int | None) -> None:
         super().__init__()
@@ -147,7 +152,9 @@ class AttentionBlock(nn.Module):
             ek, ev = ekv.reshape(n, heads, 2 * c // heads, -1).chunk(2, dim=2)  # (N, H, d, L)
             k = torch.cat([ek, k], dim=-1)
             v = torch.cat([ev, v], dim=-1)
-        a = attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        a = attention(
+            q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2), kernel=self.kernel
+        )
         a = a.transpose(-1, -2).reshape(n, c, -1)  # (N, C, T)
         return x + self.proj_out(a).reshape(n, c, *spatial)
 

@@ -6,26 +6,58 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from bench import perf
+from glide.fast import cpu_has_bf16
 from glide.text2im import build_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)  # perf.main sets the thread count
 
 
 def test_perf_runs_and_reports(tmp_path, capsys):
     out = tmp_path / "perf.json"
-    argv = ["--tiny", "--repeats", "1", "--dtypes", "float32", "--batches", "2,4", "--json",
-            str(out)]  # fmt: skip
+    argv = ["--tiny", "--threads", "1", "--repeats", "2", "--warmup", "0", "--models",
+            "base,upsample", "--batches", "2,4", "--variants", "fp32-ref,fp32,bf16,fast",
+            "--no-memory", "--json", str(out)]  # fmt: skip
     assert perf.main(argv) == 0
     table = capsys.readouterr().out
-    assert "base CFG batch 4" in table and "upsample batch 1" in table and "matmul peak" in table
+    for text in ("base CFG batch 4", "upsample batch 1", "matmul peak", "speedup vs fp32-ref"):
+        assert text in table
     data = json.loads(out.read_text())
-    rows = {r["workload"]: r for r in data["results"]}
-    assert set(rows) == {"base CFG batch 2", "base CFG batch 4", "upsample batch 1"}
-    b2, b4 = rows["base CFG batch 2"], rows["base CFG batch 4"]
+    rows = {(r["workload"], r["variant"]): r for r in data["results"]}
+    assert len(rows) == 3 * 4
+    b2, b4 = rows[("base CFG batch 2", "fp32")], rows[("base CFG batch 4", "fp32")]
     assert b2["gflop"] > 0 and b2["median_s"] > 0 and "convolution" in b2["flops_by_op"]
+    assert len(b2["seconds"]) == 2
     assert abs(b4["gflop"] / b2["gflop"] - 2) < 0.05  # linear in batch
     assert b2["reference_s"] is None  # the reference timings are for the full-size models
+    ref = rows[("base CFG batch 2", "fp32-ref")]
+    assert ref["speedup"] == 1.0 and ref["settings"]["text"] == "every step"
+    assert ref["gflop"] > b2["gflop"]  # the text transformer runs inside the step
+    fast = rows[("base CFG batch 2", "fast")]
+    assert fast["settings"]["text"] == "once" and fast["gflop"] == pytest.approx(b2["gflop"])
+    if cpu_has_bf16():
+        assert fast["settings"]["dtype"] == "bfloat16"
+    assert rows[("base CFG batch 2", "bf16")]["settings"]["dtype"] == "bfloat16"
+
+
+def test_memory_probe_in_a_fresh_process(capsys):
+    argv = ["--tiny", "--threads", "1", "--repeats", "1", "--warmup", "0", "--variants", "fp32"]
+    assert perf.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "peak MiB: process VmHWM" in table
+    from bench.perf_memory import probe_memory_cpu
+
+    result = probe_memory_cpu(perf._tiny("base"), perf.make_variant("fp32", "cpu"), 2, 1)
+    assert result["peak_mib"] >= result["runtime_mib"] > 0
+    assert 0 < result["weights_mib"] < 5
 
 
 def test_flop_count_of_a_step_matches_the_forward():
@@ -40,6 +72,11 @@ def test_flop_count_of_a_step_matches_the_forward():
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x, torch.tensor([5, 5]), text=enc)
     assert total == counter.get_total_flops()
+    # the reference-style step also runs the text transformer on both rows, every step
+    ref_total, _ = perf.count_flops(perf.make_step(model, 2, "cpu", text_every_step=True))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.encode_text(*_tokens(model, 2))
+    assert ref_total == total + counter.get_total_flops()
 
 
 def _tokens(model, n):
@@ -51,5 +88,8 @@ def _tokens(model, n):
 def test_bad_options(capsys):
     assert perf.main(["--batches", "3"]) == 2
     assert "even integers" in capsys.readouterr().err
-    assert perf.main(["--dtypes", "float64"]) == 2
+    assert perf.main(["--variants", "fp64"]) == 2
+    assert "choose from fp32-ref" in capsys.readouterr().err
+    assert perf.main(["--variants", "fast,fast"]) == 2
     assert perf.main(["--models", "tiny"]) == 2
+    assert perf.main(["--threads", "-1"]) == 2

@@ -1,0 +1,131 @@
+"""bench.sampler_quality: configurations, the sweep command of each, the combined table and its
+comparison marks (with a stand-in for the sweeps), errors; the real thing on the embedded
+default is marked slow."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench import sampler_quality as sq
+
+
+def test_parse_configs_crosses_samplers_and_dtypes():
+    configs = sq.parse_configs("ancestral:100,dpm++2m:10", "float32,bfloat16")
+    assert [c.label for c in configs] == [
+        "ancestral 100 fp32", "dpm++2m 10 fp32", "ancestral 100 bf16", "dpm++2m 10 bf16",
+    ]  # fmt: skip
+    assert configs[1].folder == "dpmpp2m-10-float32"
+    default = sq.parse_configs(sq.DEFAULT_CONFIGS, sq.DEFAULT_DTYPES)
+    assert len(default) == 10 and default[0].label == "ancestral 100 fp32"
+
+
+@pytest.mark.parametrize(
+    "configs,dtypes,match",
+    [
+        ("euler:10", "float32", "SAMPLER:STEPS"),
+        ("ddim", "float32", "SAMPLER:STEPS"),
+        ("ddim:0", "float32", "not a respacing"),
+        ("ddim:10", "float64", "dtypes from"),
+        ("ddim:10,ddim:10", "float32", "appears twice"),
+    ],
+)
+def test_parse_configs_errors(configs, dtypes, match):
+    with pytest.raises(sq.BenchError, match=match):
+        sq.parse_configs(configs, dtypes)
+
+
+def test_compare_marks():
+    base = {"value": 10.0, "ci_low": 8.0, "ci_high": 12.0, "lower_is_better": True}
+    row = dict(base)
+    assert sq.compare(dict(row, value=11.0, ci_low=9.0, ci_high=13.0), base) == "overlap"
+    assert sq.compare(dict(row, value=20.0, ci_low=15.0, ci_high=25.0), base) == "worse"
+    assert sq.compare(dict(row, value=4.0, ci_low=3.0, ci_high=5.0), base) == "better"
+    higher = dict(base, lower_is_better=False)
+    assert sq.compare(dict(higher, value=20.0, ci_low=15.0, ci_high=25.0), higher) == "better"
+    assert sq.compare(dict(row, ci_low=math.nan), base) == "n/a"
+
+
+def _fake_results(folder, sampler: str, steps: str, dtype: str) -> None:
+    # a deterministic stand-in: fewer steps -> higher FID; bf16 slightly different
+    fid = 30.0 + 100.0 / int(steps) + (0.5 if dtype == "bfloat16" else 0.0)
+    rows = [
+        ("fid", "FID", fid, fid - 3, fid + 3, True, "glide-bench-synth"),
+        ("caption_match", "Caption match", 0.5, 0.4, 0.6, False, "classifier"),
+        ("clip_score", "CLIP score", 25.0, 24.0, 26.0, False, "embedded"),
+    ]
+    table = pd.DataFrame(
+        [
+            {"run_id": "x", "method": "cfg", "scale": 3.0, "label": "cfg@3", "metric": m,
+             "display_name": name, "value": v, "ci_low": lo, "ci_high": hi, "n": 8,
+             "lower_is_better": low, "extractor": ex, "notes": ""}
+            for m, name, v, lo, hi, low, ex in rows
+        ]
+    )  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / "results.csv", index=False)
+
+
+def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_run_sweep(argv):
+        calls.append(argv)
+        value = dict(zip(argv[::2], argv[1::2], strict=False))
+        out = tmp_path / "out" / value["--out"].split("/")[-1]
+        _fake_results(out, value["--sampler"], value["--steps"], value["--dtype"])
+        return {"generated": 8, "generation_seconds": 4.0}
+
+    monkeypatch.setattr("bench.sweep.run_sweep", fake_run_sweep)
+    argv = ["--configs", "ancestral:100,dpm++2m:10", "--num-samples", "8", "--out",
+            str(tmp_path / "out"), "--threads", "0", "--no-progress"]  # fmt: skip
+    assert sq.main(argv) == 0
+    assert len(calls) == 4
+    first = calls[0]
+    for flag, value in [("--sampler", "ancestral"), ("--steps", "100"), ("--dtype", "float32"),
+                        ("--metrics", "fid,caption_match,clip_score"), ("--num-samples", "8"),
+                        ("--extractor", "glide-bench-synth"), ("--method", "cfg")]:  # fmt: skip
+        assert first[first.index(flag) + 1] == value
+    assert calls[3][calls[3].index("--dtype") + 1] == "bfloat16"
+    text = capsys.readouterr().out
+    assert "| ancestral 100 fp32 | 0.50 |" in text and "dpm++2m 10 bf16" in text
+    table = pd.read_csv(tmp_path / "out" / "quality.csv")
+    assert len(table) == 4 * 3
+    fid = table[table.metric == "fid"].set_index("config")
+    assert fid.loc["ancestral 100 fp32", "vs_baseline"] == "overlap"
+    assert fid.loc["ancestral 100 bf16", "vs_baseline"] == "overlap"
+    assert fid.loc["dpm++2m 10 fp32", "vs_baseline"] == "worse"  # 40 [37, 43] vs 31 [28, 34]
+    assert (tmp_path / "out" / "quality.md").read_text().startswith("| configuration |")
+    # resuming: no new images, the accumulated timing is kept
+    calls.clear()
+    monkeypatch.setattr(
+        "bench.sweep.run_sweep",
+        lambda argv: calls.append(argv) or {"generated": 0, "generation_seconds": 0.0},
+    )
+    assert sq.main(argv) == 0
+    assert "| ancestral 100 fp32 | 0.50 |" in capsys.readouterr().out
+
+
+def test_bad_options(capsys):
+    assert sq.main(["--configs", "euler:10"]) == 2
+    assert "SAMPLER:STEPS" in capsys.readouterr().err
+    assert sq.main(["--num-samples", "1"]) == 2
+    assert sq.main(["--method", "both"]) == 2
+    assert sq.main(["--scale", "x"]) == 2
+
+
+@pytest.mark.slow
+def test_on_the_embedded_default(tmp_path):
+    from glide.embedded import embedded_files
+
+    if not embedded_files()["base.pt"]:
+        pytest.skip("embedded default weights not installed")
+    argv = ["--configs", "ancestral:4,dpm++2m:3", "--num-samples", "4", "--batch-size", "4",
+            "--out", str(tmp_path / "q"), "--cache-dir", str(tmp_path / "cache"),
+            "--no-progress", "--threads", "0"]  # fmt: skip
+    assert sq.main(argv) == 0
+    table = pd.read_csv(tmp_path / "q" / "quality.csv")
+    assert set(table.metric) == set(sq.METRICS) and len(table) == 4 * 3
+    assert table.value.notna().all()
