@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )  # fmt: skip
     p.add_argument(
-        "--num-samples", type=int, default=48,
+        "--num-samples", type=int, default=40,
         help="captions (one image each) per configuration; ~15 min on 2 shared CPU cores "
         "at the default; FID from so few samples is only comparable within this table "
         "(default: %(default)s)",
