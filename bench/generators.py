@@ -82,12 +82,11 @@ def glide_generator(options: GeneratorOptions) -> tuple[GenerateFn, dict[str, An
         upsample=upsample,
         clip="clip" in options.methods,
     )
-    if options.dtype != "float32":  # reduced precision runs on the inference fast path
-        from dataclasses import replace
+    from glide.fast import fast_path_for
 
-        from glide.fast import default_fast_path
-
-        pipe.use_fast_path(replace(default_fast_path(options.device), dtype=options.dtype))
+    fast = fast_path_for(options.device, options.dtype)
+    if fast is not None:  # reduced precision runs on the inference fast path
+        pipe.use_fast_path(fast)
 
     def generate(captions: Sequence[str], seeds: Sequence[int], method: str, scale: float):
         return pipe(

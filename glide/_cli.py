@@ -80,8 +80,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, default_scale: fl
     )
     parser.add_argument(
         "--dtype", choices=sorted(DTYPES), default="float32",
-        help="model weights/activations dtype; sampling math stays float32 "
-        "(default: %(default)s)",
+        help="model weights/activations dtype; bfloat16/float16 run the inference fast path "
+        "(glide.fast: channels-last, the device's attention kernel); sampling math stays "
+        "float32 (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 

@@ -29,7 +29,14 @@ from glide.errors import GlideError
 from glide.nn import ATTENTION_KERNELS
 from glide.unet import AttentionBlock
 
-__all__ = ["DTYPES", "FastPath", "apply_fast_path", "cpu_has_bf16", "default_fast_path"]
+__all__ = [
+    "DTYPES",
+    "FastPath",
+    "apply_fast_path",
+    "cpu_has_bf16",
+    "default_fast_path",
+    "fast_path_for",
+]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -78,6 +85,16 @@ def default_fast_path(device: torch.device | str = "cpu") -> FastPath:
     if device.type == "cpu" and cpu_has_bf16():
         return FastPath()
     return replace(FastPath.reference(), attention="sdpa", channels_last=True)
+
+
+def fast_path_for(device: torch.device | str, dtype: str) -> FastPath | None:
+    """The fast path for running at ``dtype`` on ``device`` (the device's default settings at
+    that dtype); None for "float32", which keeps the reference path."""
+    if dtype == "float32":
+        return None
+    if dtype not in DTYPES:
+        raise GlideError(f"dtype={dtype!r} is invalid; choose one of {list(DTYPES)}")
+    return replace(default_fast_path(device), dtype=dtype)
 
 
 def cpu_has_bf16() -> bool:

@@ -79,6 +79,7 @@ def load_inputs(image_path: Path, mask_path: Path, keep_white: bool):
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    from glide.fast import fast_path_for
     from glide.pipeline import Text2ImPipeline
 
     check_common(args)
@@ -87,6 +88,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         args.checkpoints, device=args.device, dtype=DTYPES[args.dtype], upsample=args.upsample,
         clip=args.guidance == "clip", inpaint=True, progress=not args.no_progress,
     )  # fmt: skip
+    fast = fast_path_for(args.device, args.dtype)
+    if fast is not None:  # bfloat16/float16: the inference fast path (glide.fast)
+        pipe.use_fast_path(fast)
     meta = run_metadata("glide.inpaint", argv, args)
     meta["pipeline"] = pipe.describe()
     n = args.batch_size

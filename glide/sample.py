@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    from glide.fast import fast_path_for
     from glide.pipeline import Text2ImPipeline
 
     check_common(args)
@@ -57,6 +58,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         args.checkpoints, device=args.device, dtype=DTYPES[args.dtype],
         upsample=args.upsample, clip=args.guidance == "clip", progress=not args.no_progress,
     )  # fmt: skip
+    fast = fast_path_for(args.device, args.dtype)
+    if fast is not None:  # bfloat16/float16: the inference fast path (glide.fast)
+        pipe.use_fast_path(fast)
     meta = run_metadata("glide.sample", argv, args)
     meta["pipeline"] = pipe.describe()
     index = 0

@@ -156,3 +156,26 @@ def test_pipeline_on_the_fast_path(golden):
     other = plain(captions, [5, 6], sampler="dpm++2m", steps="5")
     unrelated = abs(other.astype(int) - want.astype(int)).mean()
     assert 0 < diff < 0.2 * unrelated, (diff, unrelated)  # bf16 rounding of the same images
+
+
+def test_fast_path_for_a_dtype_and_the_sample_cli(golden, tmp_path):
+    from glide import sample as sample_cli
+    from glide.checkpoints import save_checkpoint, write_options_file
+    from glide.fast import fast_path_for
+
+    assert fast_path_for("cpu", "float32") is None
+    assert fast_path_for("cpu", "float16").dtype == "float16"
+    with pytest.raises(GlideError, match="dtype='int8'"):
+        fast_path_for("cpu", "int8")
+    ckpts = tmp_path / "ckpts"
+    ckpts.mkdir()
+    save_checkpoint(_model(golden), ckpts / "base.pt")
+    write_options_file(ckpts, {"base": golden["options"]})
+    out = tmp_path / "out"
+    argv = ["--prompt", "a red cube", "--sampler", "dpm++2m", "--steps", "4", "--dtype",
+            "bfloat16", "--checkpoints", str(ckpts), "--out", str(out),
+            "--no-progress"]  # fmt: skip
+    assert sample_cli.main(argv) == 0
+    meta = json.loads(next(out.glob("*.json")).read_text())
+    assert meta["pipeline"]["fast_path"] == fast_path_for("cpu", "bfloat16").describe()
+    assert meta["settings"]["sampler"] == "dpm++2m"
