@@ -41,7 +41,7 @@ class Variant:
 
 
 def make_variant(name: str, device: str) -> Variant:
-    """The variant called ``name`` (see the module docstring) for ``device``."""
+    """The variant called ``name`` (listed in ``bench.perf``'s docstring) for ``device``."""
     from glide.fast import FastPath, default_fast_path
 
     ref = FastPath.reference()
@@ -170,15 +170,23 @@ def matmul_peak(dtype: torch.dtype, device: str, size: int = 2048, repeats: int 
 def prepare(
     spec: Any, variant: Variant, batch: int, device: str
 ) -> tuple[Callable[[], torch.Tensor], float, dict[str, float], torch.nn.Module]:
-    """Build the model of ``variant``, count the step's FLOPs on the eager model, then compile
-    if asked. Returns (step, FLOPs, FLOPs by op, model)."""
+    """Build the model of ``variant``, count the step's FLOPs on the eager model with the
+    "math" attention kernel (FlopCounterMode does not see inside PyTorch's fused CPU attention,
+    and the work is the same), then compile if asked. Returns (step, FLOPs, FLOPs by op,
+    model)."""
     from glide.fast import apply_fast_path
+    from glide.unet import AttentionBlock
 
     eager = replace(variant.fast, compile=False)
     model = apply_fast_path(build(spec, torch.float32, device), eager)
     kw = dict(text_every_step=variant.text_every_step, autocast=variant.autocast)
     step = make_step(model, batch, device, **kw)
+    blocks = [m for m in model.modules() if isinstance(m, AttentionBlock)]
+    for block in blocks:
+        block.kernel = "math"
     flops, by_op = count_flops(step)
+    for block in blocks:
+        block.kernel = variant.fast.attention
     if variant.fast.compile:
         step = make_step(apply_fast_path(model, variant.fast), batch, device, **kw)
     return step, flops, by_op, model

@@ -24,7 +24,7 @@ def restore_threads():
 def test_perf_runs_and_reports(tmp_path, capsys):
     out = tmp_path / "perf.json"
     argv = ["--tiny", "--threads", "1", "--repeats", "2", "--warmup", "0", "--models",
-            "base,upsample", "--batches", "2,4", "--variants", "fp32-ref,fp32,bf16,fast",
+            "base,upsample", "--batches", "2,4", "--variants", "fp32-ref,fp32,bf16,fp32-sdpa,fast",
             "--no-memory", "--json", str(out)]  # fmt: skip
     assert perf.main(argv) == 0
     table = capsys.readouterr().out
@@ -32,7 +32,7 @@ def test_perf_runs_and_reports(tmp_path, capsys):
         assert text in table
     data = json.loads(out.read_text())
     rows = {(r["workload"], r["variant"]): r for r in data["results"]}
-    assert len(rows) == 3 * 4
+    assert len(rows) == 3 * 5
     b2, b4 = rows[("base CFG batch 2", "fp32")], rows[("base CFG batch 4", "fp32")]
     assert b2["gflop"] > 0 and b2["median_s"] > 0 and "convolution" in b2["flops_by_op"]
     assert len(b2["seconds"]) == 2
@@ -46,6 +46,8 @@ def test_perf_runs_and_reports(tmp_path, capsys):
     if cpu_has_bf16():
         assert fast["settings"]["dtype"] == "bfloat16"
     assert rows[("base CFG batch 2", "bf16")]["settings"]["dtype"] == "bfloat16"
+    sdpa = rows[("base CFG batch 2", "fp32-sdpa")]
+    assert sdpa["settings"]["attention"] == "sdpa" and sdpa["gflop"] == b2["gflop"]
 
 
 def test_memory_probe_in_a_fresh_process(capsys):
