@@ -185,9 +185,11 @@ def format_table(rows: list[dict[str, Any]], baseline: str) -> str:
     head.append(
         f"n = {n} samples per configuration, same captions and seeds. Marks compare each "
         f"interval with the baseline's ({baseline}): = intervals overlap, + better, - worse, "
-        "? no interval. FID with the embedded extractor (glide-bench-synth); intervals as in "
-        "bench.sweep (FID: over disjoint subsets; caption match and CLIP score: bootstrap)."
+        "? no interval. FID with the embedded extractor (glide-bench-synth)."
     )
+    for m in metrics:  # the metrics' own notes (interval method, caveats), once each
+        notes = dict.fromkeys(r["notes"] for r in rows if r["metric"] == m and r["notes"])
+        head += [f"{names[m]}: {note}" for note in notes]
     return "\n".join(head)
 
 
