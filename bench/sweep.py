@@ -9,10 +9,8 @@ tabulates and plots. See ``--help`` and the README section "Benchmark sweeps".
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
-import os
 import platform
 import resource
 import shlex
@@ -31,6 +29,7 @@ from bench.images import atomic_write_text
 from bench.metrics.context import EvalConfig, Evaluator, default_cache_dir
 from bench.metrics.registry import metric_names, parse_metrics
 from bench.plots import plot_all
+from bench.progress import progress_bars
 from bench.results import build_table, write_table
 from bench.runfolder import RunFolder
 from bench.spec import (
@@ -323,28 +322,10 @@ def _report(summary: dict[str, Any]) -> None:
         print(f"sample grid {method}: {path}")
 
 
-@contextlib.contextmanager
-def _bars_disabled(disabled: bool):
-    """--no-progress silences every tqdm bar of the run (metrics and libraries included) via
-    tqdm's TQDM_DISABLE override, restored afterwards."""
-    if not disabled:
-        yield
-        return
-    before = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = before
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        with _bars_disabled("--no-progress" in argv):
+        with progress_bars("--no-progress" not in argv):
             summary = run_sweep(argv)
     except SystemExit as exc:  # argparse: --help (0) or a malformed command line (2)
         return int(exc.code or 0)

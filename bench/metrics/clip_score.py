@@ -26,6 +26,7 @@ from bench.errors import BenchError
 from bench.metrics.registry import MetricResult, register_metric
 from bench.metrics.store import assets_sha256
 from bench.metrics.uncertainty import bootstrap_mean_interval
+from bench.progress import progress_enabled
 
 EMBEDDED = "embedded"
 CONVENTION = "100 * cos(image, caption), no clamp (GLIDE paper)"
@@ -154,7 +155,11 @@ class ClipScorer:
             raise AssertionError("one caption per image")
         out = []
         for start in tqdm(
-            range(0, len(image_paths), batch_size), desc="CLIP score", unit="batch", leave=False
+            range(0, len(image_paths), batch_size),
+            desc="CLIP score",
+            unit="batch",
+            leave=False,
+            disable=not progress_enabled(),
         ):
             paths = image_paths[start : start + batch_size]
             texts = list(captions[start : start + batch_size])

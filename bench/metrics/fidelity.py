@@ -24,6 +24,7 @@ from tqdm import tqdm
 from bench._torchvision import ensure_torchvision
 from bench.captions import sha256_file
 from bench.errors import BenchError
+from bench.progress import progress_enabled
 from bench.spec import content_hash
 
 INCEPTION = "inception-v3-compat"
@@ -172,7 +173,14 @@ class FeatureExtractor:
     ) -> dict[str, np.ndarray]:
         """Run every batch; only the features (not the images) are kept."""
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self.layer_names}
-        with tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=total,
+            desc=desc,
+            unit="img",
+            leave=False,
+            dynamic_ncols=True,
+            disable=not progress_enabled(),
+        ) as bar:
             for batch in batches:
                 for name, value in self(batch).items():
                     parts[name].append(value)

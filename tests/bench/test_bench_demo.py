@@ -14,7 +14,9 @@ def test_demo_runs_sweep_and_report_and_prints_the_path(tmp_path: Path, capsys) 
     argv = ["--out", str(out), "--num-samples", "4", "--scales", "1,3", "--steps", "3",
             "--no-progress"]  # fmt: skip
     assert demo.main(argv) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "%|" not in captured.err  # --no-progress: no bar at all, metric bars included
     report = (out / "report" / "report.html").resolve()
     assert f"report: {report}" in printed.splitlines()[-1]
     assert report.is_file() and (out / "report" / "report.pdf").is_file()
