@@ -45,7 +45,14 @@ from tqdm.auto import tqdm
 
 from glide.diffusion import DenoisedFn, GaussianDiffusion
 from glide.errors import GlideError
-from glide.sampling import Callback, CondFn, Denoiser, Generators, _call_denoiser, randn_rows
+from glide.sampling import (
+    Callback,
+    CondFn,
+    Denoiser,
+    Generators,
+    _call_denoiser,
+    initial_noise,
+)
 
 __all__ = ["dpm_solver_coefficients", "sample_dpmpp_2m"]
 
@@ -113,17 +120,7 @@ def sample_dpmpp_2m(
     Steps: ``d.num_timesteps`` (>= 2) network evaluations.
     """
     _check_process(d)
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 4:
-        raise GlideError(f"shape={shape} is invalid: expected (N, C, H, W)")
-    if noise is not None:
-        if tuple(noise.shape) != shape:
-            raise GlideError(f"noise has shape {tuple(noise.shape)}; expected shape={shape}")
-        device = noise.device if device is None else device
-        x = noise.to(device=device, dtype=dtype)
-    else:
-        device = device or "cpu"
-        x = randn_rows(shape, generators, device=device, dtype=dtype)
+    shape, x, device = initial_noise(shape, noise, generators, device, dtype)
     cond = dict(cond or {})
     coef = dpm_solver_coefficients(d)
     alpha, sigma, lam = coef["alpha"], coef["sigma"], coef["lambda"]

@@ -142,6 +142,27 @@ def ddim_step(
     return {"sample": sample.to(x.dtype), "pred_xstart": out["pred_xstart"]}
 
 
+def initial_noise(
+    shape: Sequence[int],
+    noise: torch.Tensor | None,
+    generators: Generators,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> tuple[tuple[int, ...], torch.Tensor, torch.device | str]:
+    """Checked ``(shape, x_T, device)`` of a sampling loop: ``noise`` itself (on ``device`` when
+    given, else its own) or one standard normal row per generator."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 4:
+        raise GlideError(f"shape={shape} is invalid: expected (N, C, H, W)")
+    if noise is not None:
+        if tuple(noise.shape) != shape:
+            raise GlideError(f"noise has shape {tuple(noise.shape)}; expected shape={shape}")
+        device = noise.device if device is None else device
+        return shape, noise.to(device=device, dtype=dtype), device
+    device = device or "cpu"
+    return shape, randn_rows(shape, generators, device=device, dtype=dtype), device
+
+
 def _run(
     step: Callable[..., dict[str, torch.Tensor]],
     d: GaussianDiffusion,
@@ -155,17 +176,7 @@ def _run(
     dtype: torch.dtype,
     desc: str,
 ) -> torch.Tensor:
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 4:
-        raise GlideError(f"shape={shape} is invalid: expected (N, C, H, W)")
-    if noise is not None:
-        if tuple(noise.shape) != shape:
-            raise GlideError(f"noise has shape {tuple(noise.shape)}; expected shape={shape}")
-        device = noise.device if device is None else device
-        x = noise.to(device=device, dtype=dtype)
-    else:
-        device = device or "cpu"
-        x = randn_rows(shape, generators, device=device, dtype=dtype)
+    shape, x, device = initial_noise(shape, noise, generators, device, dtype)
 
     def step_noise(i: int) -> torch.Tensor:
         if noise_sampler is None:
