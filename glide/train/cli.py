@@ -12,7 +12,13 @@ from typing import Any
 from glide.errors import GlideError
 from glide.train.config import TrainConfig
 
-__all__ = ["add_common_arguments", "apply_overrides", "run_main", "train_config"]
+__all__ = [
+    "add_common_arguments",
+    "apply_overrides",
+    "run_main",
+    "train_and_report",
+    "train_config",
+]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> None:
@@ -243,6 +249,25 @@ def apply_overrides(
             value = raw
         out[key.strip()] = value
     return out
+
+
+def train_and_report(task: Any, cfg: TrainConfig) -> int:
+    """Train ``task`` (a :class:`glide.train.loop.Task`), then print the final losses.
+
+    Before training, a U-Net whose first level has one channel per GroupNorm group gets the
+    warning of :func:`glide.train.diffusion_task.flat_colour_warning` on stderr.
+    """
+    from glide.train.diffusion_task import flat_colour_warning
+    from glide.train.loop import train
+
+    config = getattr(task.module, "config", None)
+    if config is not None and hasattr(config, "level_channels"):
+        message = flat_colour_warning(config)
+        if message:
+            print(message, file=sys.stderr)
+    summary = train(task, cfg)
+    print(f"done: {summary['steps']} steps, final losses {summary['final_losses']}")
+    return 0
 
 
 def run_main(body: Callable[[], int]) -> int:

@@ -28,7 +28,7 @@ from glide.train import cli
 from glide.train.config import TrainConfig
 from glide.train.data import CaptionedImages, load_data, to_model_range
 from glide.train.distributed import all_gather_with_grad
-from glide.train.loop import StepContext, Task, train
+from glide.train.loop import StepContext, Task
 from glide.train.presets import CLIP_PRESETS, clip_options
 
 __all__ = ["ClipOptions", "ContrastivePair", "contrastive_losses", "main", "make_task"]
@@ -171,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         config = cli.apply_overrides(clip_options(args.model), args.model_options, args.set)
         opts = ClipOptions(config=config, export_dtype=args.export_dtype)
         cfg = cli.train_config(args)
-        summary = train(make_task(cfg, opts), cfg)
-        print(f"done: {summary['steps']} steps, final losses {summary['final_losses']}")
-        return 0
+        return cli.train_and_report(make_task(cfg, opts), cfg)
 
     return cli.run_main(body)
 

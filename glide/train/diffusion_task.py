@@ -21,7 +21,7 @@ from glide.errors import GlideError
 from glide.train.data import CaptionedImages, to_model_range
 from glide.train.loop import StepContext, Task
 
-__all__ = ["ExtraInputs", "drop_captions", "make_diffusion_task"]
+__all__ = ["ExtraInputs", "drop_captions", "flat_colour_warning", "make_diffusion_task"]
 
 # (clean images x0 [n,3,S,S] in [-1,1] on device, ctx) -> extra model kwargs
 ExtraInputs = Callable[[torch.Tensor, StepContext], dict[str, torch.Tensor]]
@@ -30,6 +30,30 @@ ExtraInputs = Callable[[torch.Tensor, StepContext], dict[str, torch.Tensor]]
 def drop_captions(captions: list[str], drop: torch.Tensor) -> list[str]:
     """Replace ``captions[i]`` by the empty caption where ``drop[i]`` (bool [n])."""
     return ["" if bool(d) else c for c, d in zip(captions, drop, strict=True)]
+
+
+def flat_colour_warning(cfg: Any) -> str | None:
+    """A warning when the U-Net's first level has one channel per GroupNorm group, else None.
+
+    GroupNorm has 32 groups in the official architecture; at a level width of 32 every group
+    holds a single channel, so each normalisation removes every channel's spatial mean. A flat
+    colour (a constant shift of a channel of x_t) then reaches the output only through the
+    decoder's concatenations and the zero padding at the borders: measured on the 32-channel
+    embedded base, d mean(eps_c) / d mean(x_c) at t = 999 is 0.01 where 1.0 is right, against
+    0.3-0.45 after 50 steps at width 64. Sampling then turns the random channel means of x_T
+    into saturated background colours that the model cannot see to correct.
+    """
+    from glide.config import GROUPNORM_GROUPS
+
+    top = cfg.level_channels[0]
+    if top // GROUPNORM_GROUPS >= 2:
+        return None
+    return (
+        f"warning: the first U-Net level is {top} channels wide, one channel per GroupNorm group "
+        f"({GROUPNORM_GROUPS} groups): the model cannot see flat colours (per-channel means) and "
+        f"its samples' background colours drift; use num_channels >= {2 * GROUPNORM_GROUPS} "
+        f"(e.g. --set num_channels={2 * GROUPNORM_GROUPS})"
+    )
 
 
 def make_diffusion_task(

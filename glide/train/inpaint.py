@@ -24,7 +24,7 @@ from glide.errors import GlideError
 from glide.train import cli
 from glide.train.config import TrainConfig
 from glide.train.data import CaptionedImages, load_data
-from glide.train.loop import StepContext, Task, train
+from glide.train.loop import StepContext, Task
 from glide.train.masks import random_keep_masks
 
 __all__ = ["InpaintOptions", "inpaint_model_from_base", "main", "make_task"]
@@ -164,9 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             export_dtype=args.export_dtype,
         )
         cfg = cli.train_config(args, init=args.init)
-        summary = train(make_task(cfg, opts), cfg)
-        print(f"done: {summary['steps']} steps, final losses {summary['final_losses']}")
-        return 0
+        return cli.train_and_report(make_task(cfg, opts), cfg)
 
     return cli.run_main(body)
 

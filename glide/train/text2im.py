@@ -24,7 +24,7 @@ from glide.errors import GlideError
 from glide.train import cli
 from glide.train.config import TrainConfig
 from glide.train.data import CaptionedImages, load_data
-from glide.train.loop import Task, train
+from glide.train.loop import Task
 from glide.train.presets import UNET_PRESETS, unet_options
 
 __all__ = ["Text2ImOptions", "main", "make_task"]
@@ -207,9 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             export_dtype=args.export_dtype,
         )
         cfg = cli.train_config(args, init=args.init)
-        summary = train(make_task(cfg, opts), cfg)
-        print(f"done: {summary['steps']} steps, final losses {summary['final_losses']}")
-        return 0
+        return cli.train_and_report(make_task(cfg, opts), cfg)
 
     return cli.run_main(body)
 

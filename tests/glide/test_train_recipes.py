@@ -234,6 +234,43 @@ def test_cli_reports_bad_options(tmp_path: Path, capsys) -> None:
     assert "embedded-base" in capsys.readouterr().err
 
 
+def test_flat_colour_warning_names_the_fix() -> None:
+    from glide.train.diffusion_task import flat_colour_warning
+
+    narrow = glide.UNetConfig.from_options(unet_options("tiny-base"))  # 32 channels
+    message = flat_colour_warning(narrow)
+    assert message is not None and "32 channels" in message and "--set num_channels=64" in message
+    wide = glide.UNetConfig.from_options({**unet_options("tiny-base"), "num_channels": 64})
+    assert flat_colour_warning(wide) is None
+
+
+@pytest.mark.parametrize("width, warned", [(32, True), (64, False)])
+def test_text2im_cli_warns_about_one_channel_per_group(tmp_path: Path, capsys, width, warned):
+    argv = [
+        "--out",
+        str(tmp_path),
+        "--model",
+        "tiny-base",
+        "--set",
+        f"num_channels={width}",
+        "--data",
+        "synthetic",
+        "--data-size",
+        "8",
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
+    assert text2im.main(argv) == 0
+    captured = capsys.readouterr()
+    assert ("one channel per GroupNorm group" in captured.err) is warned
+    assert "done: 1 steps" in captured.out
+
+
 # ----- two processes == one process with the full batch -------------------------------------
 
 
