@@ -51,6 +51,7 @@ from glide.sampling import (
     Denoiser,
     Generators,
     _call_denoiser,
+    _default_generators,
     initial_noise,
 )
 
@@ -120,6 +121,8 @@ def sample_dpmpp_2m(
     Steps: ``d.num_timesteps`` (>= 2) network evaluations.
     """
     _check_process(d)
+    if noise is None:
+        generators = _default_generators(generators, shape, device)
     shape, x, device = initial_noise(shape, noise, generators, device, dtype)
     cond = dict(cond or {})
     coef = dpm_solver_coefficients(d)

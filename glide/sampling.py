@@ -11,7 +11,8 @@ Randomness (the only inputs that vary between runs):
   (where the noise is not used), as the reference draws one per step.
 - ``generators``: one ``torch.Generator`` per row (noise drawn row by row, so a sample depends
   only on its own generator, never on its batch-mates), or a single generator for the whole
-  batch, or None (PyTorch's global generator; batch-dependent).
+  batch (batch-dependent), or None, the default: row i gets its own generator seeded with i
+  (:func:`row_generators`), so a default run is reproducible and batch-size independent.
 
 Ancestral sampling: x_{t-1} = mu + sigma z (Ho et al. 2020 alg. 2, learned Sigma of IDDPM eq. 15,
 CLIP guidance shifting mu by Sigma * grad, GLIDE eq. 4). DDIM (Song et al. 2020, eq. 12):
@@ -36,6 +37,7 @@ __all__ = [
     "ddim_step",
     "p_sample_step",
     "randn_rows",
+    "row_generators",
     "sample_ancestral",
     "sample_ddim",
 ]
@@ -45,6 +47,19 @@ CondFn = Callable[..., torch.Tensor]
 NoiseSampler = Callable[[int], torch.Tensor]
 Generators = Sequence[torch.Generator] | torch.Generator | None
 Callback = Callable[[dict[str, Any]], None]
+
+
+def row_generators(n: int, device: torch.device | str = "cpu", seed: int = 0) -> list:
+    """``n`` generators on ``device``, row i seeded with ``seed + i`` (the samplers' default)."""
+    return [torch.Generator(device=device).manual_seed(seed + i) for i in range(n)]
+
+
+def _default_generators(
+    generators: Generators, shape: Sequence[int], device: torch.device | str | None
+) -> Generators:
+    if generators is not None or len(shape) != 4:
+        return generators  # (a bad shape is reported by initial_noise)
+    return row_generators(int(shape[0]), device or "cpu")
 
 
 def randn_rows(
@@ -176,6 +191,9 @@ def _run(
     dtype: torch.dtype,
     desc: str,
 ) -> torch.Tensor:
+    if noise is not None and device is None:
+        device = noise.device
+    generators = _default_generators(generators, shape, device)
     shape, x, device = initial_noise(shape, noise, generators, device, dtype)
 
     def step_noise(i: int) -> torch.Tensor:

@@ -37,7 +37,7 @@ BETA_SCHEDULES: dict[str, BetaSchedule] = {}
 
 # Sections of the upsampler's "fast27" respacing (GLIDE paper, appendix: 27 steps, 10,10,3,2,2).
 FAST27_SECTIONS = (10, 10, 3, 2, 2)
-_INT = re.compile(r"\s*\d+\s*")
+_INT = re.compile(r"\s*[0-9]+\s*")
 
 
 def register_beta_schedule(name: str) -> Callable[[BetaSchedule], BetaSchedule]:

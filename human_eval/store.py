@@ -176,7 +176,7 @@ class VoteStore:
         return self._rater(schema.raters.c.name == name)
 
     def join_by_name(self, name: str) -> Rater:
-        """Join (or come back) under a name. Refused for invite-only studies."""
+        """Join under a new name (a taken name is refused). Refused for invite-only studies."""
         name = (name or "").strip()
         if not 1 <= len(name) <= 100:
             raise HumanEvalError("name: enter a name of 1-100 characters")
@@ -190,9 +190,12 @@ class VoteStore:
                     )
                 ).first()
             if row is not None:
-                if row.invite_token is not None:
-                    raise HumanEvalError(f"name: {name!r} is taken; choose another name")
-                return Rater(row.id, row.name, row.key, bool(row.excluded))
+                # A name is no password: whoever typed it first owns it, and comes back through
+                # the personal key in their page's address (?r=...), never by retyping it.
+                raise HumanEvalError(
+                    f"name: {name!r} is taken in this study; choose another name, or, if it is "
+                    "you, come back through the address of your rating page (it ends in ?r=...)"
+                )
             rater = self._insert_rater(name, None)
             if rater is not None:
                 return rater

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from human_eval.ratings.models import davidson_mle, elo_mle, pair_counts
+from human_eval.ratings.models import DEFAULT_PRIOR_SD, davidson_mle, elo_mle, pair_counts
 
 
 def resample_tallies(
@@ -51,16 +51,21 @@ def bootstrap_ratings(
     level: float = 0.95,
     seed: int = 0,
     chunk: int = 250,
+    prior_sd: float = DEFAULT_PRIOR_SD,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile intervals for both systems: ``{"elo": (low, high), "bradley_terry": ...}``."""
+    """Percentile intervals for both systems: ``{"elo": (low, high), "bradley_terry": ...}``.
+
+    ``prior_sd`` must be the Gaussian prior of the point fits, so that the intervals describe
+    the estimator that gave the points.
+    """
     if n_boot < 1:
         raise ValueError("n_boot must be >= 1")
     rng = np.random.default_rng(seed)
     elo_reps, bt_reps = [], []
     for start in range(0, n_boot, chunk):
         w, t = resample_tallies(wins, ties, min(chunk, n_boot - start), rng)
-        elo_reps.append(elo_mle(w, t, reference=reference))
-        bt_reps.append(davidson_mle(w, t, reference=reference)[0])
+        elo_reps.append(elo_mle(w, t, reference, prior_sd))
+        bt_reps.append(davidson_mle(w, t, reference, prior_sd)[0])
     return {
         "elo": percentile_interval(np.concatenate(elo_reps), level),
         "bradley_terry": percentile_interval(np.concatenate(bt_reps), level),

@@ -92,7 +92,13 @@ def rate_question(
     bt, nu = davidson_mle(wins, ties, ref, settings.prior_sd)
     fits["bradley_terry"] = bt
     cis = bootstrap_ratings(
-        wins, ties, ref, n_boot=settings.n_boot, level=settings.level, seed=settings.seed
+        wins,
+        ties,
+        ref,
+        n_boot=settings.n_boot,
+        level=settings.level,
+        seed=settings.seed,
+        prior_sd=settings.prior_sd,
     )
     out = {}
     for system, point in fits.items():

@@ -83,6 +83,10 @@ def _vote(store: VoteStore, rater_id: int, assignment_id: int, choice: str) -> N
 def task_ui(store: VoteStore, rater: Rater) -> None:
     done, target = store.progress(rater.id)
     st.progress(min(done / target, 1.0), text=f"{done} of {target}")
+    st.caption(
+        "Every answer is saved as you give it. To come back later, keep this page's address: "
+        "it holds your personal key."
+    )
     if "vote_error" in st.session_state:
         st.error(st.session_state["vote_error"])
     task = store.next_task(rater.id)

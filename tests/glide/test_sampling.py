@@ -248,3 +248,26 @@ def test_randn_rows_matches_independent_draws():
     gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
     x = randn_rows((2, 3, 2, 2), gens)
     assert torch.equal(x[1], torch.randn(3, 2, 2, generator=torch.Generator().manual_seed(2)))
+
+
+def test_default_randomness_is_per_row_and_batch_independent() -> None:
+    # no noise, no generators: row i draws from its own generator seeded with i
+    d = create_diffusion(100, "linear", "5")
+
+    def fake(x, t, **_):
+        return torch.cat([0.1 * x, torch.zeros_like(x)], dim=1)
+
+    four = sample_ancestral(fake, d, (4, 3, 4, 4))
+    two = sample_ancestral(fake, d, (2, 3, 4, 4))
+    assert torch.equal(four[:2], two)  # the first rows do not depend on the batch size
+    ddim = [sample_ddim(fake, d, (n, 3, 4, 4), eta=1.0) for n in (4, 2)]
+    assert torch.equal(ddim[0][:2], ddim[1])
+    assert not torch.equal(four[0], four[1])
+
+
+def test_ascii_digits_only_in_respacing() -> None:
+    from glide.schedule import space_timesteps
+
+    for bad in ("ddim\u0665", "\u0663", "10,\u0663"):
+        with pytest.raises(GlideError, match="malformed"):
+            space_timesteps(1000, bad)  # an Arabic-Indic five is not a step count

@@ -208,7 +208,9 @@ def test_compute_ratings_table_and_unconnected_conditions() -> None:
     )
 
 
-def test_bench_ratings_path(capsys) -> None:
-    assert bench_main(["--votes", "20000", "--conditions", "4", "--bootstrap", "50"]) == 0
+def test_bench_ratings_one_million_votes(capsys) -> None:
+    # the scale: 1,000,000 votes rate in seconds (the figure is printed; -s shows it)
+    assert bench_main(["--votes", "1000000", "--conditions", "8", "--bootstrap", "200"]) == 0
     out = capsys.readouterr().out
-    assert "rated 20,000 votes" in out and "order recovered: True" in out
+    assert "rated 1,000,000 votes" in out and "order recovered: True" in out
+    print(out)
