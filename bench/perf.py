@@ -1,9 +1,10 @@
 """Speed of one GLIDE denoising step on this machine: the float32 baseline next to the fast path.
 
-    python -m bench.perf                     # full-size base, CFG batch 2: fp32-ref, fp32, fast
-    python -m bench.perf --batches 2,8       # also batch 8 (four samples)
+    python -m bench.perf                     # base at CFG batch 2 and 8, upsampler at batch 1:
+                                             #   fp32-ref, fp32, bf16, fast (about 10 minutes)
+    python -m bench.perf --models base --batches 2   # one sample's CFG step only
     python -m bench.perf --variants fp32-ref,fp32,bf16,bf16-autocast,fp32-sdpa,fast
-    python -m bench.perf --models base,upsample --quick
+    python -m bench.perf --quick             # base batch 2, fp32-ref vs fast, one round
 
 A step is what the sampler does per timestep (``glide.sampling.p_sample_step``): the network
 forward plus the posterior math. The base model runs classifier-free guidance, so "batch 2" is
@@ -71,7 +72,7 @@ from bench.perf_step import (  # noqa: F401  (re-exported: the public pieces of 
 # glide_reference/README.md "Performance": median seconds per forward, float32, 2 threads
 REFERENCE_SECONDS = {("base", 2): 2.87, ("base", 8): 11.24, ("upsample", 1): 7.55}
 REFERENCE_GFLOP = {("base", 2): 476.6, ("base", 8): 1906.3, ("upsample", 1): 1281.1}
-DEFAULT_VARIANTS = "fp32-ref,fp32,fast"
+DEFAULT_VARIANTS = "fp32-ref,fp32,bf16,fast"
 
 
 @dataclass(frozen=True)
@@ -228,11 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
         "no memory probe",
     )  # fmt: skip
     parser.add_argument(
-        "--models", default="base",
+        "--models", default="base,upsample",
         help="comma-separated presets to time: base, upsample (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--batches", default="2",
+        "--batches", default="2,8",
         help="base-model batch sizes in rows, CFG pairs, e.g. 2,8 (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(

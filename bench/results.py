@@ -1,7 +1,8 @@
 """The tidy results table: one row per (run, metric), written as CSV and Parquet.
 
 Columns (CONTRACTS.md): run_id, method, scale, label, metric, display_name, value, ci_low,
-ci_high, n, lower_is_better, extractor, notes. ``value`` may be NaN only with a note saying
+ci_high, n, lower_is_better, extractor, resize, notes (``resize``: how the fidelity
+extractor's inputs were resized, empty for the other metrics). ``value`` may be NaN only with a note saying
 why. All fidelity metrics in one table come from one feature extractor (checked here).
 """
 
@@ -31,6 +32,7 @@ COLUMNS = [
     "n",
     "lower_is_better",
     "extractor",
+    "resize",
     "notes",
 ]
 
@@ -57,6 +59,7 @@ def build_table(runs: Sequence[tuple[RunSpec, Mapping[str, MetricResult]]]) -> p
                     "n": int(result.n),
                     "lower_is_better": bool(metric.lower_is_better),
                     "extractor": result.extractor,
+                    "resize": str(result.extra.get("resize", "")),
                     "notes": result.notes,
                 }
             )

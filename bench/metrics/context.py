@@ -267,6 +267,8 @@ class Evaluator:
                 continue
             ctx = ctx or EvalContext(self, folder)
             results[name] = METRICS[name].compute(ctx)
+            if METRICS[name].family == "fidelity":  # every fidelity number carries its resize
+                results[name].extra.setdefault("resize", self.extractor_spec().resize)
             changed = True
         if changed:
             for name, result in results.items():

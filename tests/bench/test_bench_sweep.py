@@ -105,6 +105,8 @@ def test_sweep_end_to_end_and_idempotent(coco, tmp_path, test_extractor, tiny_cl
     assert len(table) == 36
     fidelity = table[table["metric"] != "clip_score"]
     assert set(fidelity["extractor"]) == {test_extractor}
+    assert fidelity["resize"].str.len().min() > 0  # every fidelity number says how it resized
+    assert table[table["metric"] == "clip_score"]["resize"].fillna("").eq("").all()
     assert set(table[table["metric"] == "clip_score"]["extractor"]) == {f"open_clip {TINY_CLIP}"}
     assert table["value"].notna().all() and (table["ci_low"] <= table["ci_high"]).all()
     parquet = pd.read_parquet(out / "results.parquet")

@@ -238,3 +238,22 @@ def test_randn_rows_is_what_the_pipeline_draws():
         randn_rows((1, 3, 4, 4), gens)[0],
         torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(3)),
     )
+
+
+def test_low_res_is_resized_bilinearly_with_half_pixel_centres():
+    # the reference resizes low_res with F.interpolate(mode="bilinear", align_corners=False):
+    # output pixel j of a 2x upsampling samples input position (j + 0.5) / 2 - 0.5, clamped
+    from glide.text2im import _resize_low_res
+
+    row = torch.tensor([0.0, 1.0, 3.0])
+    low = row.view(1, 1, 1, 3).expand(1, 3, 3, 3)
+    out = _resize_low_res(low, torch.zeros(1, 3, 6, 6))
+    expected = []
+    for j in range(6):
+        pos = min(max((j + 0.5) / 2 - 0.5, 0.0), 2.0)
+        i0 = int(pos)
+        i1 = min(i0 + 1, 2)
+        expected.append(float(row[i0] + (pos - i0) * (row[i1] - row[i0])))
+    assert out.shape == (1, 3, 6, 6)
+    assert torch.allclose(out[0, 0, 0], torch.tensor(expected), atol=1e-6)
+    assert torch.allclose(out, out[:, :, :1].expand_as(out))  # constant along the other axis

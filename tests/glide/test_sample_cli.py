@@ -140,3 +140,31 @@ def test_inpaint_cli(ckpt_dir, tmp_path, capsys):
     bad[3] = str(tmp_path / "missing.png")
     assert inpaint_cli.main(bad) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_clis_run_on_the_embedded_default(tmp_path):
+    # no --checkpoints: the shipped small stack in glide/assets/embedded
+    from glide.checkpoints import sha256_file
+    from glide.embedded import EMBEDDED_DIR
+
+    caption = "a small red circle on the left, white background"
+    out = tmp_path / "sample"
+    argv = ["--prompt", caption, "--steps", "2", "--seed", "3", "--out", str(out), "--no-progress"]
+    assert sample_cli.main(argv) == 0
+    (png,) = out.glob("*.png")
+    assert np.asarray(Image.open(png)).shape == (64, 64, 3)
+    meta = json.loads(png.with_suffix(".json").read_text())
+    assert meta["pipeline"]["base"]["sha256"] == sha256_file(EMBEDDED_DIR / "base.pt")
+
+    source = np.asarray(Image.open(png))
+    mask = np.zeros((64, 64), dtype=np.uint8)
+    mask[16:48, 16:48] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    argv = ["--image", str(png), "--mask", str(tmp_path / "mask.png"), "--prompt", caption,
+            "--steps", "2", "--out", str(tmp_path / "edit"), "--no-progress"]  # fmt: skip
+    assert inpaint_cli.main(argv) == 0
+    (edited,) = (tmp_path / "edit").glob("*.png")
+    result = np.asarray(Image.open(edited))
+    assert np.array_equal(result[mask < 128], source[mask < 128])
+    edit_meta = json.loads(edited.with_suffix(".json").read_text())
+    assert edit_meta["pipeline"]["base"]["sha256"] == sha256_file(EMBEDDED_DIR / "base_inpaint.pt")
