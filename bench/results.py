@@ -2,8 +2,9 @@
 
 Columns (CONTRACTS.md): run_id, method, scale, label, metric, display_name, value, ci_low,
 ci_high, n, lower_is_better, extractor, resize, notes (``resize``: how the fidelity
-extractor's inputs were resized, empty for the other metrics). ``value`` may be NaN only with a note saying
-why. All fidelity metrics in one table come from one feature extractor (checked here).
+extractor's inputs were resized, empty for the other metrics). ``value`` may be NaN only
+with a note saying why. All fidelity metrics in one table come from one feature extractor
+(checked here).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ def _row(method, scale, metric, value, lower, low=math.nan, high=math.nan):
     return dict(
         run_id=f"{method}{scale}", method=method, scale=scale, label=f"{method}@{scale:g}",
         metric=metric, display_name=metric.upper(), value=value, ci_low=low, ci_high=high, n=8,
-        lower_is_better=lower, extractor="x", resize="", notes="no interval" if math.isnan(low) else "",
+        lower_is_better=lower, extractor="x", resize="",
+        notes="no interval" if math.isnan(low) else "",
     )  # fmt: skip
 
 
