@@ -34,14 +34,16 @@ def plot_rating_vs_scale(ratings: pd.DataFrame, question: str, out_stem: Path) -
             label=f"{method} (Elo, 95% CI)",
         )
         other = bt[(bt["method"] == method) & bt["scale"].notna()].sort_values("scale")
-        ax.plot(
+        ax.errorbar(
             other["scale"],
             other["rating"],
+            yerr=[other["rating"] - other["ci_low"], other["ci_high"] - other["rating"]],
             linestyle="--",
             marker="x",
+            capsize=2,
             color=color,
             alpha=0.7,
-            label=f"{method} (Bradley-Terry)",
+            label=f"{method} (Bradley-Terry, 95% CI)",
         )
     for k, (_, row) in enumerate(elo[elo["scale"].isna()].iterrows()):
         ax.axhline(row["rating"], linestyle=":", color=f"C{k + 5}", label=row["condition"])
