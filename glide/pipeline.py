@@ -253,6 +253,15 @@ class Text2ImPipeline:
                     f"the noised CLIP sees {self.clip.config.image_size}px images but the base "
                     f"model makes {cfg.image_size}px ones"
                 )
+            clip_noise = (self.clip.config.beta_schedule, self.clip.config.n_timesteps)
+            if clip_noise != (cfg.noise_schedule, cfg.diffusion_steps):
+                raise GlideError(
+                    f"the noised CLIP was trained on noise schedule {clip_noise[0]!r} with "
+                    f"{clip_noise[1]} steps but the base model uses {cfg.noise_schedule!r} with "
+                    f"{cfg.diffusion_steps}: its gradients at timestep t would describe another "
+                    "noise level; use a noised CLIP trained on the base model's schedule "
+                    "(python -m glide.train.clip --set beta_schedule=...)"
+                )
             cond_fn = clip_guidance(self.clip, captions, scale)
         size = cfg.image_size
         run = {"ancestral": sample_ancestral, "ddim": sample_ddim, "dpm++2m": sample_dpmpp_2m}[

@@ -139,6 +139,12 @@ def test_clip_guidance(golden):
     assert a.shape == b.shape and not np.array_equal(a, b)
     with pytest.raises(GlideError, match="clip=True"):
         Text2ImPipeline(golden)(CAPTIONS[:1], [3], steps="4", guidance="clip")
+    other = glide.build_clip(
+        CLIP_SMALL.replace(image_size=32, n_xf_blocks_image=1, n_xf_blocks_text=1,
+                           beta_schedule="linear")
+    )  # fmt: skip
+    with pytest.raises(GlideError, match="noise schedule 'linear'"):
+        Text2ImPipeline(golden, clip=other)(CAPTIONS[:1], [3], steps="4", guidance="clip")
 
 
 @pytest.fixture(scope="module")
