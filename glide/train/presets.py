@@ -15,14 +15,11 @@ from glide.errors import GlideError
 
 __all__ = ["CLIP_PRESETS", "UNET_PRESETS", "clip_options", "unet_options"]
 
-# The base is 64 channels wide at its first level: with GroupNorm's 32 groups, a 32-wide first
-# level has one channel per group, and the model cannot see or produce flat colours (see
-# glide.train.diffusion_task.flat_colour_warning); the first embedded base had that flaw.
-_EMBEDDED_TEXT = {"text_ctx": 24, "xf_width": 64, "xf_layers": 2, "xf_heads": 2}
+_EMBEDDED_TEXT = {"text_ctx": 24, "xf_width": 32, "xf_layers": 2, "xf_heads": 2}
 UNET_PRESETS: dict[str, dict[str, Any]] = {
     "embedded-base": {
         "image_size": 64,
-        "num_channels": 64,
+        "num_channels": 32,
         "num_res_blocks": 1,
         "channel_mult": "1,1,2,2",
         "attention_resolutions": "16,8",
