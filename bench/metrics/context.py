@@ -264,12 +264,14 @@ class Evaluator:
             if entry is not None and entry.get("key") == keys[name]:
                 fields = {k: entry[k] for k in MetricResult.__dataclass_fields__}
                 results[name] = MetricResult(**fields)
-                continue
-            ctx = ctx or EvalContext(self, folder)
-            results[name] = METRICS[name].compute(ctx)
-            if METRICS[name].family == "fidelity":  # every fidelity number carries its resize
+            else:
+                ctx = ctx or EvalContext(self, folder)
+                results[name] = METRICS[name].compute(ctx)
+                changed = True
+            if METRICS[name].family == "fidelity":
+                # every fidelity number carries its resize, also one stored before the column
+                # existed (the key holds the extractor's identity, so the resize is the same)
                 results[name].extra.setdefault("resize", self.extractor_spec().resize)
-            changed = True
         if changed:
             for name, result in results.items():
                 metric = METRICS[name]
