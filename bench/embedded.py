@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from bench.attributes import matches, predict_labels, scene_labels
+from bench.attributes import HEAD_NAMES, IGNORE, matches, predict_labels, scene_labels
 from bench.errors import BenchError
 from bench.eval_classifier import AttributeNet, load_classifier_file
 from bench.eval_clip import load_eval_clip
@@ -26,6 +26,8 @@ from glide.data.grammar import parse_caption
 from glide.errors import GlideError
 
 __all__ = [
+    "attribute_scores",
+    "attribute_summary",
     "caption_match",
     "load_attribute_classifier",
     "load_eval_clip",
@@ -61,12 +63,7 @@ def predict_attributes(images, *, batch_size: int = 256) -> np.ndarray:
     return predict_labels(torch.cat(logits).numpy())
 
 
-def caption_match(images, captions: Sequence[str]) -> np.ndarray:
-    """bool ``[N]``: does image i show every attribute caption i states (exact match)?
-
-    ``images``: uint8 ``[N, H, W, 3]`` (any H = W; resized to 64x64). ``captions``: N captions
-    of the synthetic grammar; other text raises ``GlideError``.
-    """
+def _predictions_and_targets(images, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     captions = list(captions)
     x = _check_images(images)
     if len(captions) != len(x):
@@ -77,4 +74,39 @@ def caption_match(images, captions: Sequence[str]) -> np.ndarray:
             targets.append(scene_labels(parse_caption(caption)))
         except GlideError as exc:
             raise BenchError(f"captions[{i}]: {exc}") from None
-    return matches(predict_attributes(images), np.stack(targets))
+    return predict_attributes(images), np.stack(targets)
+
+
+def caption_match(images, captions: Sequence[str]) -> np.ndarray:
+    """bool ``[N]``: does image i show every attribute caption i states (exact match)?
+
+    ``images``: uint8 ``[N, H, W, 3]`` (any H = W; resized to 64x64). ``captions``: N captions
+    of the synthetic grammar; other text raises ``GlideError``.
+    """
+    return matches(*_predictions_and_targets(images, captions))
+
+
+def attribute_scores(images, captions: Sequence[str]) -> np.ndarray:
+    """float ``[N]``: the fraction of the attributes caption i states that image i shows.
+
+    The partial-credit companion of :func:`caption_match` (which is 1 only when this is 1):
+    each constrained head of the classifier (background, arrangement, and shape / colour / size
+    of each described object) counts once.
+    """
+    predicted, target = _predictions_and_targets(images, captions)
+    constrained = target != IGNORE
+    return ((predicted == target) & constrained).sum(axis=1) / constrained.sum(axis=1)
+
+
+def attribute_summary(images, captions: Sequence[str]) -> dict:
+    """Partial credit of a set of images: the mean of :func:`attribute_scores`, and per head
+    the accuracy over the images whose caption constrains it (``None`` where none does)."""
+    predicted, target = _predictions_and_targets(images, captions)
+    constrained = target != IGNORE
+    right = (predicted == target) & constrained
+    per_head = {}
+    for j, head in enumerate(HEAD_NAMES):
+        n = int(constrained[:, j].sum())
+        per_head[head] = float(right[:, j].sum() / n) if n else None
+    scores = right.sum(axis=1) / constrained.sum(axis=1)
+    return {"attribute_match": float(scores.mean()), "head_accuracy": per_head}

@@ -32,7 +32,7 @@ from glide.errors import GlideError
 
 DEFAULT_CONFIGS = "ancestral:100,ddim:50,dpm++2m:10,dpm++2m:15,dpm++2m:20"
 DEFAULT_DTYPES = "float32,bfloat16"
-METRICS = ("fid", "caption_match", "clip_score")
+METRICS = ("fid", "caption_match", "attribute_match", "clip_score")
 DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 

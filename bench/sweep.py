@@ -27,7 +27,7 @@ from bench.generators import GeneratorOptions, build_generator
 from bench.grids import make_grids
 from bench.images import atomic_write_text
 from bench.metrics.context import EvalConfig, Evaluator, default_cache_dir
-from bench.metrics.registry import metric_names, parse_metrics
+from bench.metrics.registry import get_metric, metric_names, parse_metrics
 from bench.plots import plot_all
 from bench.progress import progress_bars
 from bench.results import build_table, write_table
@@ -89,7 +89,9 @@ def _caption_set(args, values: dict[str, Any], cache_dir: Path) -> CaptionSet:
 
 
 def _default_metrics(kind: str) -> tuple[str, ...]:
-    return tuple(m for m in metric_names() if kind == "synthetic" or m != "caption_match")
+    return tuple(
+        m for m in metric_names() if kind == "synthetic" or get_metric(m).family != "caption_match"
+    )
 
 
 def _read_sweep_json(path: Path) -> dict[str, Any] | None:

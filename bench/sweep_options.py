@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics",
         default=None,
         help="comma-separated metrics (fid,is,kid,precision,recall,clip_score,"
-        "caption_match) or 'none' [default: all that apply; caption_match only on "
-        "the synthetic set]",
+        "caption_match,attribute_match) or 'none' [default: all that apply; caption_match "
+        "and attribute_match only on the synthetic set]",
     )
     g.add_argument(
         "--extractor",

@@ -200,11 +200,12 @@ _FAMILY_OF = {
     "recall": "extractor",
     "clip_score": "clip",
     "caption_match": "caption_match",
+    "attribute_match": "caption_match",
 }
 _FAMILY_TITLE = {
     "extractor": "Feature extractor (FID, IS, KID, precision, recall)",
     "clip": "Evaluation CLIP (CLIP score)",
-    "caption_match": "Attribute classifier (caption match)",
+    "caption_match": "Attribute classifier (caption match, attribute match)",
 }
 
 

@@ -219,7 +219,7 @@ def best_scale_sentence(view: ResultsView, metric: MetricInfo, method: str) -> s
 def sweep_findings(view: ResultsView) -> list[str]:
     """The findings about automated metrics, as sentences."""
     out = [dominance_sentence(view, plot) for plot in PLOTS]
-    for name in ("caption_match", "clip_score"):
+    for name in ("caption_match", "attribute_match", "clip_score"):
         metric = view.metric(name)
         if metric is not None and view.computed(name):
             out += [saturation_sentence(view, metric, m) for m in view.methods]

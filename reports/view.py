@@ -23,6 +23,7 @@ KNOWN_METRICS: dict[str, tuple[str, bool]] = {
     "recall": ("Recall", False),
     "clip_score": ("CLIP score", False),
     "caption_match": ("Caption match", False),
+    "attribute_match": ("Attribute match", False),
 }
 #: Metrics that the three Pareto plots need: shown (as missing) even when a table lacks them.
 PLOT_METRICS = ("fid", "is", "precision", "recall", "clip_score")

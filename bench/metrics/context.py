@@ -366,18 +366,34 @@ class EvalContext:
     def classifier_label(self) -> str:
         return "attribute classifier (bench/assets)"
 
-    def caption_matches(self) -> np.ndarray:
-        def compute() -> np.ndarray:
-            from bench.embedded import caption_match
+    def _attribute_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted and caption-stated attribute labels of every image (classifier runs once)."""
 
-            out = []
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            from bench.embedded import _predictions_and_targets
+
+            preds, targets = [], []
             size = self.config.batch_size
             for start, batch in zip(
                 range(0, len(self.image_paths), size),
                 _batches(self.image_paths, size, read_png),
                 strict=True,
             ):
-                out.append(np.asarray(caption_match(batch, self.captions[start : start + size])))
-            return np.concatenate(out).astype(bool)
+                p, t = _predictions_and_targets(batch, self.captions[start : start + size])
+                preds.append(p)
+                targets.append(t)
+            return np.concatenate(preds), np.concatenate(targets)
 
-        return self.memo("caption_matches", compute)
+        return self.memo("attribute_labels", compute)
+
+    def caption_matches(self) -> np.ndarray:
+        from bench.attributes import matches
+
+        return matches(*self._attribute_labels())
+
+    def attribute_scores(self) -> np.ndarray:
+        from bench.attributes import IGNORE
+
+        predicted, target = self._attribute_labels()
+        constrained = target != IGNORE
+        return ((predicted == target) & constrained).sum(axis=1) / constrained.sum(axis=1)

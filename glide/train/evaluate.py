@@ -29,6 +29,7 @@ from glide.train.cli import run_main
 __all__ = ["evaluate_caption_match", "main", "time_sampling", "val_captions"]
 
 Judge = Callable[[np.ndarray, list[str]], np.ndarray]
+Details = Callable[[np.ndarray, list[str]], dict[str, Any]]
 
 
 def val_captions(n: int, data_seed: int = 0) -> tuple[list[str], list[bool]]:
@@ -51,8 +52,10 @@ def evaluate_caption_match(
     seed: int = 0,
     batch: int = 32,
     progress: bool = True,
+    details: Details | None = None,
 ) -> dict[str, Any]:
-    """Caption-match accuracy per guidance scale: overall, held-out pairs, seen pairs."""
+    """Caption-match accuracy per guidance scale: overall, held-out pairs, seen pairs; plus
+    whatever ``details(images, captions)`` returns (e.g. per-attribute accuracies)."""
     from tqdm import tqdm
 
     seeds = [seed * 100_003 + i for i in range(len(captions))]
@@ -83,6 +86,8 @@ def evaluate_caption_match(
             "n_heldout": int(held.sum()),
             "seconds": time.perf_counter() - t0,
         }
+        if details is not None:
+            out[f"{scale:g}"].update(details(images_all, list(captions)))
     return out
 
 
@@ -114,15 +119,15 @@ def time_sampling(
     }
 
 
-def _default_judge() -> Judge:
+def _default_judge() -> tuple[Judge, Details]:
     try:
-        from bench.embedded import caption_match
+        from bench.embedded import attribute_summary, caption_match
     except ImportError as exc:
         raise GlideError(
             f"the default judge bench.embedded.caption_match is unavailable ({exc}); install "
             "the bench extra (pip install -e '.[bench]')"
         ) from None
-    return caption_match
+    return caption_match, attribute_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             raise GlideError(f"--scales {args.scales!r}: give numbers such as 1,2,3") from None
         if args.n < 1:
             raise GlideError(f"--n {args.n}: give a positive number of captions")
-        judge = _default_judge()
+        judge, details = _default_judge()
         pipe = Text2ImPipeline.from_checkpoints(args.checkpoints, progress=False)
         captions, heldout = val_captions(args.n, args.data_seed)
         report: dict[str, Any] = {
@@ -165,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
             "steps": args.steps,
             "seed": args.seed,
             "caption_match": evaluate_caption_match(
-                pipe, captions, heldout, judge, scales=scales, steps=args.steps, seed=args.seed
+                pipe,
+                captions,
+                heldout,
+                judge,
+                scales=scales,
+                steps=args.steps,
+                seed=args.seed,
+                details=details,
             ),
         }
         if not args.no_timing:

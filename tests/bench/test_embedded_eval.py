@@ -59,6 +59,33 @@ def test_caption_match_rejects_wrong_captions(fresh_val):
     assert caption_match(images[:100], recoloured).mean() < 0.05
 
 
+def test_attribute_scores_give_partial_credit(fresh_val):
+    from bench.attributes import HEAD_NAMES, IGNORE, scene_labels
+    from bench.embedded import attribute_scores, attribute_summary, caption_match
+
+    images, captions, scenes = fresh_val
+    images, captions, scenes = images[:120], captions[:120], scenes[:120]
+    right = attribute_scores(images, captions)
+    exact = caption_match(images, captions)
+    assert right.shape == (len(images),) and np.all((right == 1.0) == exact)
+    # only the colour words changed: a single object keeps 4 of its 5 attributes
+    swap = {"red": "blue", "blue": "green", "green": "red", "yellow": "purple"}
+    swap |= {"purple": "orange", "orange": "cyan", "cyan": "yellow"}
+    recoloured = [" ".join(swap.get(w, w) for w in c.split(" ")) for c in captions]
+    wrong = attribute_scores(images, recoloured)
+    single = np.array([s.kind == "single" for s in scenes])
+    ok = exact & single
+    assert ok.sum() > 20 and np.allclose(wrong[ok], 4 / 5)
+    assert 0.6 < wrong.mean() < 0.9 and right.mean() > 0.98
+    summary = attribute_summary(images, recoloured)
+    assert summary["attribute_match"] == pytest.approx(wrong.mean())
+    heads = summary["head_accuracy"]
+    assert set(heads) == set(HEAD_NAMES)
+    assert heads["a_colour"] < 0.05 and heads["background"] > 0.98
+    constrained_b = [scene_labels(s)[HEAD_NAMES.index("b_shape")] != IGNORE for s in scenes]
+    assert (heads["b_shape"] is None) == (not any(constrained_b))
+
+
 def test_caption_match_resizes_larger_images():
     from bench.embedded import caption_match
 
