@@ -87,3 +87,11 @@ def matches(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Exact match over the constrained heads: bool ``[N]`` from two ``[N, len(HEADS)]``."""
     predicted, target = np.asarray(predicted), np.asarray(target)
     return np.all((target == IGNORE) | (predicted == target), axis=1)
+
+
+def attribute_fractions(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Partial credit: float ``[N]``, the fraction of each row's constrained heads that agree
+    (1.0 exactly where :func:`matches` is True)."""
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    constrained = target != IGNORE
+    return ((predicted == target) & constrained).sum(axis=1) / constrained.sum(axis=1)

@@ -17,7 +17,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from bench.attributes import HEAD_NAMES, IGNORE, matches, predict_labels, scene_labels
+from bench.attributes import (
+    HEAD_NAMES,
+    IGNORE,
+    attribute_fractions,
+    matches,
+    predict_labels,
+    scene_labels,
+)
 from bench.errors import BenchError
 from bench.eval_classifier import AttributeNet, load_classifier_file
 from bench.eval_clip import load_eval_clip
@@ -93,9 +100,7 @@ def attribute_scores(images, captions: Sequence[str]) -> np.ndarray:
     each constrained head of the classifier (background, arrangement, and shape / colour / size
     of each described object) counts once.
     """
-    predicted, target = _predictions_and_targets(images, captions)
-    constrained = target != IGNORE
-    return ((predicted == target) & constrained).sum(axis=1) / constrained.sum(axis=1)
+    return attribute_fractions(*_predictions_and_targets(images, captions))
 
 
 def attribute_summary(images, captions: Sequence[str]) -> dict:
@@ -108,5 +113,5 @@ def attribute_summary(images, captions: Sequence[str]) -> dict:
     for j, head in enumerate(HEAD_NAMES):
         n = int(constrained[:, j].sum())
         per_head[head] = float(right[:, j].sum() / n) if n else None
-    scores = right.sum(axis=1) / constrained.sum(axis=1)
+    scores = attribute_fractions(predicted, target)
     return {"attribute_match": float(scores.mean()), "head_accuracy": per_head}

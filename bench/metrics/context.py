@@ -392,8 +392,6 @@ class EvalContext:
         return matches(*self._attribute_labels())
 
     def attribute_scores(self) -> np.ndarray:
-        from bench.attributes import IGNORE
+        from bench.attributes import attribute_fractions
 
-        predicted, target = self._attribute_labels()
-        constrained = target != IGNORE
-        return ((predicted == target) & constrained).sum(axis=1) / constrained.sum(axis=1)
+        return attribute_fractions(*self._attribute_labels())
