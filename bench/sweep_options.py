@@ -58,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.sweep",
         description=(
             "Guidance-scale sweep: generate images for each (method, scale) into run folders, "
-            "score them (FID, IS, KID, precision/recall, CLIP score, caption match) and write "
-            "results.csv/.parquet, Pareto plots and sample grids. Resumable: run the same "
-            "command again to continue. Shard with torchrun --nproc_per_node N -m bench.sweep."
+            "score them (FID, IS, KID, precision/recall, CLIP score, caption and attribute "
+            "match) and write results.csv/.parquet, Pareto plots and sample grids. Resumable: "
+            "run the same command again to continue. Shard with torchrun --nproc_per_node N "
+            "-m bench.sweep."
         ),
         formatter_class=_Formatter,
     )
