@@ -25,7 +25,8 @@ __all__ = ["build_parser", "demo_sweep_argv", "main"]
 DEFAULTS = {
     "scales": "1,2,3,4",
     "num_samples": 48,
-    "steps": "25",
+    "sampler": "dpm++2m",
+    "steps": "15",
     "batch_size": 16,
 }
 
@@ -54,9 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="captions (one image each) per method and scale (default: %(default)s)",
     )
     parser.add_argument(
+        "--sampler",
+        choices=("ancestral", "ddim", "dpm++2m"),
+        default=DEFAULTS["sampler"],
+        help="base-model sampler, for both methods (default: %(default)s)",
+    )
+    parser.add_argument(
         "--steps",
         default=DEFAULTS["steps"],
-        help="base-model respacing of the ancestral sampler (default: %(default)s)",
+        help="base-model respacing of the sampler (default: %(default)s)",
     )
     parser.add_argument(
         "--batch-size",
@@ -75,6 +82,7 @@ def demo_sweep_argv(args: argparse.Namespace) -> list[str]:
         "--method", "cfg,clip",
         "--scales", args.scales,
         "--num-samples", str(args.num_samples),
+        "--sampler", args.sampler,
         "--steps", str(args.steps),
         "--batch-size", str(args.batch_size),
         "--seed", str(args.seed),

@@ -24,11 +24,13 @@ PAPER_PARITY: dict[str, Any] = {
     "extractor": "inception-v3-compat",
     "clip_model": "ViT-B-16",
 }
-# Defaults for a quick sweep on this CPU with the embedded default model.
+# Defaults for a quick sweep on this CPU with the embedded default model: DPM-Solver++(2M) at
+# 15 steps (its 64-wide base costs about 0.06 s per image and forward on 2 cores, so 64
+# samples at 3 CFG scales take about 5 minutes; 50 ancestral steps took about 15).
 QUICK: dict[str, Any] = {
-    "steps": "50",
+    "steps": "15",
     "num_samples": 64,
-    "sampler": "ancestral",
+    "sampler": "dpm++2m",
     "resolution": 64,
     "reference": "all",
     "extractor": "auto",
@@ -146,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("ancestral", "ddim", "dpm++2m"),
         default=None,
         help="base-model sampler; dpm++2m is DPM-Solver++(2M), meant for 10-20 --steps "
-        "[default: ancestral]",
+        f"[default: {QUICK['sampler']}; paper parity {PAPER_PARITY['sampler']}]",
     )
     g.add_argument(
         "--steps",
