@@ -85,7 +85,8 @@ def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, cap
     assert len(calls) == 4
     first = calls[0]
     for flag, value in [("--sampler", "ancestral"), ("--steps", "100"), ("--dtype", "float32"),
-                        ("--metrics", "fid,caption_match,clip_score"), ("--num-samples", "8"),
+                        ("--metrics", "fid,caption_match,attribute_match,clip_score"),
+                        ("--num-samples", "8"),
                         ("--extractor", "glide-bench-synth"), ("--method", "cfg")]:  # fmt: skip
         assert first[first.index(flag) + 1] == value
     assert calls[3][calls[3].index("--dtype") + 1] == "bfloat16"
