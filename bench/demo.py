@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench.errors import GlideError
+from bench.spec import SAMPLERS
 
 __all__ = ["build_parser", "demo_sweep_argv", "main"]
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sampler",
-        choices=("ancestral", "ddim", "dpm++2m"),
+        choices=SAMPLERS,
         default=DEFAULTS["sampler"],
         help="base-model sampler, for both methods (default: %(default)s)",
     )

@@ -38,6 +38,7 @@ __all__ = [
     "caption_match",
     "load_attribute_classifier",
     "load_eval_clip",
+    "predicted_and_stated_labels",
     "register_fidelity_extractor",
     "predict_attributes",
 ]
@@ -70,7 +71,9 @@ def predict_attributes(images, *, batch_size: int = 256) -> np.ndarray:
     return predict_labels(torch.cat(logits).numpy())
 
 
-def _predictions_and_targets(images, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def predicted_and_stated_labels(images, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ``[N, len(HEADS)]`` twice: the classifier's labels of image i, and the labels
+    caption i states (``IGNORE`` where it states nothing); see :mod:`bench.attributes`."""
     captions = list(captions)
     x = _check_images(images)
     if len(captions) != len(x):
@@ -90,7 +93,7 @@ def caption_match(images, captions: Sequence[str]) -> np.ndarray:
     ``images``: uint8 ``[N, H, W, 3]`` (any H = W; resized to 64x64). ``captions``: N captions
     of the synthetic grammar; other text raises ``GlideError``.
     """
-    return matches(*_predictions_and_targets(images, captions))
+    return matches(*predicted_and_stated_labels(images, captions))
 
 
 def attribute_scores(images, captions: Sequence[str]) -> np.ndarray:
@@ -100,13 +103,13 @@ def attribute_scores(images, captions: Sequence[str]) -> np.ndarray:
     each constrained head of the classifier (background, arrangement, and shape / colour / size
     of each described object) counts once.
     """
-    return attribute_fractions(*_predictions_and_targets(images, captions))
+    return attribute_fractions(*predicted_and_stated_labels(images, captions))
 
 
 def attribute_summary(images, captions: Sequence[str]) -> dict:
     """Partial credit of a set of images: the mean of :func:`attribute_scores`, and per head
     the accuracy over the images whose caption constrains it (``None`` where none does)."""
-    predicted, target = _predictions_and_targets(images, captions)
+    predicted, target = predicted_and_stated_labels(images, captions)
     constrained = target != IGNORE
     right = (predicted == target) & constrained
     per_head = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.spec import SAMPLERS
 
 # The GLIDE paper's zero-shot MS-COCO protocol (see /work/shared/PROTOCOL.md and the README).
 PAPER_PARITY: dict[str, Any] = {
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--sampler",
-        choices=("ancestral", "ddim", "dpm++2m"),
+        choices=SAMPLERS,
         default=None,
         help="base-model sampler; dpm++2m is DPM-Solver++(2M), meant for 10-20 --steps "
         f"[default: {QUICK['sampler']}; paper parity {PAPER_PARITY['sampler']}]",

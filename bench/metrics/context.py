@@ -370,7 +370,7 @@ class EvalContext:
         """Predicted and caption-stated attribute labels of every image (classifier runs once)."""
 
         def compute() -> tuple[np.ndarray, np.ndarray]:
-            from bench.embedded import _predictions_and_targets
+            from bench.embedded import predicted_and_stated_labels
 
             preds, targets = [], []
             size = self.config.batch_size
@@ -379,7 +379,7 @@ class EvalContext:
                 _batches(self.image_paths, size, read_png),
                 strict=True,
             ):
-                p, t = _predictions_and_targets(batch, self.captions[start : start + size])
+                p, t = predicted_and_stated_labels(batch, self.captions[start : start + size])
                 preds.append(p)
                 targets.append(t)
             return np.concatenate(preds), np.concatenate(targets)
