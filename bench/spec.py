@@ -20,7 +20,7 @@ from typing import Any
 from bench.errors import BenchError
 
 METHODS: tuple[str, ...] = ("cfg", "clip")
-SAMPLERS: tuple[str, ...] = ("ancestral", "ddim", "dpm++2m")
+SAMPLERS: tuple[str, ...] = ("ancestral", "ddim", "dpm++2m", "dpm++2m-sde")
 RESOLUTIONS: tuple[int, ...] = (64, 256)
 SPEC_VERSION = 1
 _STEPS_RE = re.compile(r"^(?:[1-9][0-9]*|ddim[1-9][0-9]*|fast27)$")

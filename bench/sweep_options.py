@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sampler",
         choices=SAMPLERS,
         default=None,
-        help="base-model sampler; dpm++2m is DPM-Solver++(2M), meant for 10-20 --steps "
+        help="base-model sampler; dpm++2m is DPM-Solver++(2M) and dpm++2m-sde its stochastic "
+        "(SDE) form, both meant for 10-20 --steps "
         f"[default: {QUICK['sampler']}; paper parity {PAPER_PARITY['sampler']}]",
     )
     g.add_argument(

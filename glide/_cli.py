@@ -36,8 +36,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, default_scale: fl
     )  # fmt: skip
     parser.add_argument(
         "--sampler", choices=SAMPLERS, default="ancestral",
-        help="base-model sampler: ancestral (the paper's), ddim, or dpm++2m (DPM-Solver++(2M), "
-        "deterministic, meant for 10-20 --steps) (default: %(default)s)",
+        help="base-model sampler: ancestral (the paper's), ddim, dpm++2m (DPM-Solver++(2M), "
+        "deterministic, meant for 10-20 --steps) or dpm++2m-sde (its stochastic form, also for "
+        "10-20 steps) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--steps", default="100",

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from glide.diffusion import create_diffusion
-from glide.dpm_solver import sample_dpmpp_2m
+from glide.dpm_solver import sample_dpmpp_2m, sample_dpmpp_2m_sde
 from glide.errors import GlideError
 from glide.guidance import check_inpaint_inputs, classifier_free, clip_guidance, inpaint_denoised_fn
 from glide.sampling import randn_rows, sample_ancestral, sample_ddim
@@ -34,7 +34,7 @@ from glide.tokenizer import get_glide_tokenizer
 __all__ = ["GUIDANCE", "OFFICIAL", "SAMPLERS", "PipelineOutput", "Text2ImPipeline", "to_uint8"]
 
 GUIDANCE = ("cfg", "clip", "none")
-SAMPLERS = ("ancestral", "ddim", "dpm++2m")
+SAMPLERS = ("ancestral", "ddim", "dpm++2m", "dpm++2m-sde")
 OFFICIAL = "official"  # checkpoints_dir value: OpenAI's released files (download cache)
 
 
@@ -264,9 +264,12 @@ class Text2ImPipeline:
                 )
             cond_fn = clip_guidance(self.clip, captions, scale)
         size = cfg.image_size
-        run = {"ancestral": sample_ancestral, "ddim": sample_ddim, "dpm++2m": sample_dpmpp_2m}[
-            sampler
-        ]
+        run = {
+            "ancestral": sample_ancestral,
+            "ddim": sample_ddim,
+            "dpm++2m": sample_dpmpp_2m,
+            "dpm++2m-sde": sample_dpmpp_2m_sde,
+        }[sampler]
         kwargs = {"eta": eta} if sampler == "ddim" else {}
         return run(
             denoiser, d, (n, 3, size, size), noise=noise, generators=generators, cond=cond,
@@ -373,8 +376,10 @@ class Text2ImPipeline:
         """uint8 images [N, H, W, 3] (64x64, or 256x256 with ``upsample``).
 
         ``guidance``: "cfg" (classifier-free, ``scale``), "clip" (noised CLIP, ``scale``) or
-        "none" (the conditional model). ``sampler``: "ancestral", "ddim" or "dpm++2m"
-        (DPM-Solver++(2M), deterministic given x_T, good at 10-20 steps; glide.dpm_solver).
+        "none" (the conditional model). ``sampler``: "ancestral", "ddim", "dpm++2m"
+        (DPM-Solver++(2M), deterministic given x_T, good at 10-20 steps; glide.dpm_solver) or
+        "dpm++2m-sde" (its stochastic SDE form, which does not keep the grain that the ODE
+        solvers leave where the network's high-noise x0 predictions are noisy).
         ``sampler``/``steps``/``eta``: base-model sampling
         (``steps`` is any respacing string: "100", "250", "ddim50", "fast27", ...). Upsampling:
         ``upsample_steps`` with ``upsample_sampler`` (DDIM), x_T scaled by ``upsample_temp``.

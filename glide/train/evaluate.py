@@ -49,6 +49,7 @@ def evaluate_caption_match(
     *,
     scales: Sequence[float],
     steps: str = "100",
+    sampler: str = "ancestral",
     seed: int = 0,
     batch: int = 32,
     progress: bool = True,
@@ -73,6 +74,7 @@ def evaluate_caption_match(
                     seeds[s : s + batch],
                     guidance="cfg",
                     scale=float(scale),
+                    sampler=sampler,
                     steps=steps,
                 )
             )
@@ -98,6 +100,7 @@ def time_sampling(
     batch: int = 16,
     steps: str = "27",
     scale: float = 3.0,
+    sampler: str = "ancestral",
     repeats: int = 2,
 ) -> dict[str, Any]:
     """Wall time of sampling ``batch`` 64x64 images with CFG (best of ``repeats``)."""
@@ -106,13 +109,15 @@ def time_sampling(
     for r in range(repeats):
         t0 = time.perf_counter()
         pipe(
-            caps, list(range(r * batch, (r + 1) * batch)), guidance="cfg", scale=scale, steps=steps
-        )
+            caps, list(range(r * batch, (r + 1) * batch)), guidance="cfg", scale=scale,
+            sampler=sampler, steps=steps,
+        )  # fmt: skip
         times.append(time.perf_counter() - t0)
     return {
         "batch": batch,
         "steps": steps,
         "scale": scale,
+        "sampler": sampler,
         "seconds_best": min(times),
         "seconds_all": times,
         "threads": torch.get_num_threads(),
@@ -143,6 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-seed", type=int, default=0, help="synthetic set seed (0)")
     parser.add_argument("--scales", default="1,2,3", help="CFG scales, comma-separated (1,2,3)")
     parser.add_argument("--steps", default="100", help="sampling steps (100)")
+    parser.add_argument(
+        "--sampler",
+        default="ancestral",
+        choices=("ancestral", "ddim", "dpm++2m"),
+        help="base-model sampler for the evaluation (ancestral); the batch-16 timing uses it too",
+    )
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "bfloat16", "float16"),
+        help="model dtype; non-float32 runs the inference fast path (glide.fast) (float32)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (0)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--no-timing", action="store_true", help="skip the timing of batch 16")
@@ -150,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
+        from glide.fast import fast_path_for
         from glide.pipeline import Text2ImPipeline
 
         if args.threads:
@@ -162,12 +180,18 @@ def main(argv: list[str] | None = None) -> int:
             raise GlideError(f"--n {args.n}: give a positive number of captions")
         judge, details = _default_judge()
         pipe = Text2ImPipeline.from_checkpoints(args.checkpoints, progress=False)
+        fast = fast_path_for("cpu", args.dtype)
+        if fast is not None:
+            pipe.use_fast_path(fast)
         captions, heldout = val_captions(args.n, args.data_seed)
         report: dict[str, Any] = {
             "checkpoints": pipe.describe(),
             "n": args.n,
             "data_seed": args.data_seed,
             "steps": args.steps,
+            "sampler": args.sampler,
+            "dtype": args.dtype,
+            "threads": torch.get_num_threads(),
             "seed": args.seed,
             "caption_match": evaluate_caption_match(
                 pipe,
@@ -176,12 +200,15 @@ def main(argv: list[str] | None = None) -> int:
                 judge,
                 scales=scales,
                 steps=args.steps,
+                sampler=args.sampler,
                 seed=args.seed,
                 details=details,
             ),
         }
         if not args.no_timing:
-            report["timing_batch16_cfg_27steps"] = time_sampling(pipe, captions)
+            report["timing_batch16_cfg_27steps"] = time_sampling(
+                pipe, captions, sampler=args.sampler
+            )
         text = json.dumps(report, indent=2)
         if args.out:
             Path(args.out).write_text(text + "\n")

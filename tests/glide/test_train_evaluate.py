@@ -12,10 +12,12 @@ class FakePipe:
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], list[int], float]] = []
+        self.samplers: list[str] = []
 
-    def __call__(self, captions, seeds, *, guidance, scale, steps):
+    def __call__(self, captions, seeds, *, guidance, scale, steps, sampler="ancestral"):
         assert guidance == "cfg"
         self.calls.append((list(captions), list(seeds), scale))
+        self.samplers.append(sampler)
         return np.full((len(captions), 8, 8, 3), int(scale * 10), dtype=np.uint8)
 
 
@@ -41,5 +43,16 @@ def test_accuracy_per_scale_with_same_seeds_at_every_scale() -> None:
     for _, seeds, scale in pipe.calls:
         seeds_by_scale.setdefault(scale, []).extend(seeds)
     assert seeds_by_scale[1.0] == seeds_by_scale[2.0]
-    timing = time_sampling(pipe, caps, batch=16, repeats=2)
+    assert set(pipe.samplers) == {"ancestral"}
+    timing = time_sampling(pipe, caps, batch=16, repeats=2, sampler="dpm++2m")
     assert timing["batch"] == 16 and len(pipe.calls[-1][0]) == 16
+    assert timing["sampler"] == "dpm++2m" and pipe.samplers[-1] == "dpm++2m"
+
+
+def test_sampler_reaches_the_pipeline() -> None:
+    pipe = FakePipe()
+    evaluate_caption_match(
+        pipe, ["a", "b"], [False, False], lambda im, c: np.ones(len(c), bool),
+        scales=[3], sampler="ddim", progress=False,
+    )  # fmt: skip
+    assert pipe.samplers == ["ddim"]
