@@ -7,7 +7,7 @@ feature extractor ``glide-bench-synth``), caption-match accuracy (the attribute 
 CLIP score (the embedded evaluation CLIP), each with its interval, then tabulates them side by
 side with the generation time per image and how each interval compares with the baseline's
 (the first configuration; by default 100 ancestral steps in float32). Issue 8 asks: does
-dpm++2m at <= 20 steps reach the 100-step ancestral sampler's FID and caption match, and does
+DPM-Solver++(2M) (the ODE form dpm++2m or the SDE form dpm++2m-sde) at <= 20 steps reach the 100-step ancestral sampler's FID and caption match, and does
 bf16 (the fast path) equal float32 within the intervals?
 
 Every stage is the sweep's own, so re-running the command resumes (finished images and metrics
@@ -30,7 +30,10 @@ from bench.errors import BenchError
 from bench.spec import SAMPLERS, check_steps, parse_methods, parse_scales
 from glide.errors import GlideError
 
-DEFAULT_CONFIGS = "ancestral:100,ddim:50,dpm++2m:10,dpm++2m:15,dpm++2m:20"
+DEFAULT_CONFIGS = (
+    "ancestral:100,ddim:50,dpm++2m:10,dpm++2m:15,dpm++2m:20,"
+    "dpm++2m-sde:10,dpm++2m-sde:15,dpm++2m-sde:20"
+)
 DEFAULT_DTYPES = "float32,bfloat16"
 METRICS = ("fid", "caption_match", "attribute_match", "clip_score")
 DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}

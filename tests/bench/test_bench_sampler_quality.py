@@ -19,7 +19,8 @@ def test_parse_configs_crosses_samplers_and_dtypes():
     ]  # fmt: skip
     assert configs[1].folder == "dpmpp2m-10-float32"
     default = sq.parse_configs(sq.DEFAULT_CONFIGS, sq.DEFAULT_DTYPES)
-    assert len(default) == 10 and default[0].label == "ancestral 100 fp32"
+    assert len(default) == 16 and default[0].label == "ancestral 100 fp32"
+    assert "dpm++2m-sde 15 bf16" in [c.label for c in default]
 
 
 @pytest.mark.parametrize(
@@ -128,5 +129,6 @@ def test_on_the_embedded_default(tmp_path):
             "--no-progress", "--threads", "0"]  # fmt: skip
     assert sq.main(argv) == 0
     table = pd.read_csv(tmp_path / "q" / "quality.csv")
-    assert set(table.metric) == set(sq.METRICS) and len(table) == 4 * 3
+    assert set(table.metric) == set(sq.METRICS), set(table.metric)
+    assert len(table) == 4 * len(sq.METRICS), len(table)
     assert table.value.notna().all()
