@@ -87,6 +87,8 @@ def test_wilson_interval_known_values():
     low, high = wilson_interval(0, 10)
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
     assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    for n in (7, 24, 48, 1000):  # exact bounds at the ends, no rounding dust (0/48 gave 7e-18)
+        assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
 
 
