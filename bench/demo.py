@@ -26,7 +26,7 @@ __all__ = ["build_parser", "demo_sweep_argv", "main"]
 DEFAULTS = {
     "scales": "1,2,3,4",
     "num_samples": 48,
-    "sampler": "dpm++2m",
+    "sampler": "dpm++2m-sde",
     "steps": "15",
     "batch_size": 16,
 }

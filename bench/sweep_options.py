@@ -25,13 +25,16 @@ PAPER_PARITY: dict[str, Any] = {
     "extractor": "inception-v3-compat",
     "clip_model": "ViT-B-16",
 }
-# Defaults for a quick sweep on this CPU with the embedded default model: DPM-Solver++(2M) at
+# Defaults for a quick sweep on this CPU with the embedded default model: DPM-Solver++(2M) SDE at
 # 15 steps (its 64-wide base costs about 0.06 s per image and forward on 2 cores: 64 samples at
-# CFG scales 1,2,3 measured 5.0 minutes; 50 ancestral steps would be about 3x that, estimated).
+# CFG scales 1,2,3 measured 5.0 minutes with the ODE form at 15 steps; 50 ancestral steps would
+# be about 3x that, estimated). The SDE form, not the ODE form: on the embedded base the
+# deterministic solvers leave grain in some samples (README, Performance), and in
+# bench.sampler_quality both reach the 100-step ancestral sampler's intervals at 15 steps.
 QUICK: dict[str, Any] = {
     "steps": "15",
     "num_samples": 64,
-    "sampler": "dpm++2m",
+    "sampler": "dpm++2m-sde",
     "resolution": 64,
     "reference": "all",
     "extractor": "auto",
