@@ -7,8 +7,9 @@ feature extractor ``glide-bench-synth``), caption-match accuracy (the attribute 
 CLIP score (the embedded evaluation CLIP), each with its interval, then tabulates them side by
 side with the generation time per image and how each interval compares with the baseline's
 (the first configuration; by default 100 ancestral steps in float32). Issue 8 asks: does
-DPM-Solver++(2M) (the ODE form dpm++2m or the SDE form dpm++2m-sde) at <= 20 steps reach the 100-step ancestral sampler's FID and caption match, and does
-bf16 (the fast path) equal float32 within the intervals?
+DPM-Solver++(2M) (the ODE form dpm++2m or the SDE form dpm++2m-sde) at <= 20 steps reach
+the 100-step ancestral sampler's FID and caption match, and does bf16 (the fast path) equal
+float32 within the intervals?
 
 Every stage is the sweep's own, so re-running the command resumes (finished images and metrics
 are not recomputed). Outputs: ``<out>/<config>/`` sweep folders, ``<out>/quality.csv`` (tidy:
