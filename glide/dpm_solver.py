@@ -136,11 +136,11 @@ def sample_dpmpp_2m(
     ``callback(info)`` after each step with step, index, t, x_t, sample, pred_xstart.
     Steps: ``d.num_timesteps`` (>= 2) network evaluations.
     """
-    return _solve(
+    return sample_dpmpp_2m_sde(
         denoiser, d, shape, eta=0.0, noise=noise, generators=generators, cond=cond,
         cond_fn=cond_fn, denoised_fn=denoised_fn, clip_denoised=clip_denoised,
         lower_order_final=lower_order_final, callback=callback, progress=progress,
-        device=device, dtype=dtype, desc="dpm++2m",
+        device=device, dtype=dtype,
     )  # fmt: skip
 
 
@@ -175,33 +175,7 @@ def sample_dpmpp_2m_sde(
             f"eta={eta!r} is invalid: expected a number in [0, 1] (1 = the reverse SDE, "
             "0 = the probability-flow ODE)"
         )
-    return _solve(
-        denoiser, d, shape, eta=float(eta), noise=noise, generators=generators, cond=cond,
-        cond_fn=cond_fn, denoised_fn=denoised_fn, clip_denoised=clip_denoised,
-        lower_order_final=lower_order_final, callback=callback, progress=progress,
-        device=device, dtype=dtype, desc="dpm++2m-sde",
-    )  # fmt: skip
-
-
-def _solve(
-    denoiser: Denoiser,
-    d: GaussianDiffusion,
-    shape: Sequence[int],
-    *,
-    eta: float,
-    noise: torch.Tensor | None,
-    generators: Generators,
-    cond: Mapping[str, Any] | None,
-    cond_fn: CondFn | None,
-    denoised_fn: DenoisedFn | None,
-    clip_denoised: bool,
-    lower_order_final: bool,
-    callback: Callback | None,
-    progress: bool,
-    device: torch.device | str | None,
-    dtype: torch.dtype,
-    desc: str,
-) -> torch.Tensor:
+    eta = float(eta)
     _check_process(d)
     if noise is None or eta > 0.0:
         generators = _default_generators(generators, shape, device)
@@ -213,6 +187,7 @@ def _solve(
     prev_x0: torch.Tensor | None = None
     prev_h = 0.0
     with torch.no_grad():
+        desc = "dpm++2m-sde" if eta > 0.0 else "dpm++2m"
         for i in tqdm(range(K), desc=desc, disable=not progress, leave=False):
             index = K - 1 - i
             t = torch.full((shape[0],), index, dtype=torch.long, device=x.device)
