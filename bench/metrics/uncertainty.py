@@ -3,6 +3,9 @@
 - Proportions (caption-match accuracy, precision, recall): Wilson score interval (Wilson 1927),
   which stays inside [0, 1] and behaves at 0 or n successes, unlike the normal approximation.
 - Means of per-image values (CLIP score): percentile bootstrap over images, seeded.
+- Paired proportions (the same captions and seeds scored under two settings, e.g. two guidance
+  scales): exact McNemar test on the discordant pairs (a two-sided binomial test, p = 1/2, via
+  scipy), and a percentile bootstrap interval of the paired difference, resampling captions.
 - FID (a whole-set statistic): the generated set is split into ``k`` disjoint subsets; each is
   scored against the full reference statistics. Assuming FID's sampling variance shrinks like
   ``1/n``, the standard deviation at the full size is about ``sd(subset FIDs) / sqrt(k)``; the
@@ -58,6 +61,51 @@ def bootstrap_mean_interval(
     alpha = (1.0 - confidence) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def paired_comparison(
+    base: Sequence[bool] | np.ndarray,
+    other: Sequence[bool] | np.ndarray,
+    *,
+    num_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, float | int]:
+    """Compare two paired 0/1 outcomes (item i scored under setting ``base`` and ``other``).
+
+    Returns the difference of the success rates ``other - base``, its bootstrap 95% interval
+    (resampling items, so the pairing is kept), the discordant counts (``better``: only
+    ``other`` succeeds; ``worse``: only ``base`` does) and the exact two-sided McNemar p-value,
+    which is 1.0 when no pair is discordant.
+    """
+    from scipy.stats import binomtest
+
+    a = np.asarray(base)
+    b = np.asarray(other)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(
+            f"paired_comparison: base has shape {a.shape} and other {b.shape}; give two 1-d "
+            "arrays of the same non-zero length (one outcome per item)"
+        )
+    for name, x in (("base", a), ("other", b)):
+        if not np.isin(x, (0, 1)).all():
+            raise ValueError(f"paired_comparison: {name} holds values other than 0/1 (bool)")
+    a = a.astype(bool)
+    b = b.astype(bool)
+    better = int((b & ~a).sum())
+    worse = int((a & ~b).sum())
+    discordant = better + worse
+    p = float(binomtest(better, discordant, 0.5).pvalue) if discordant else 1.0
+    diff = b.astype(np.float64) - a.astype(np.float64)
+    low, high = bootstrap_mean_interval(diff, num_resamples=num_resamples, seed=seed)
+    return {
+        "n": int(a.size),
+        "difference": float(diff.mean()),
+        "difference_low": low,
+        "difference_high": high,
+        "better": better,
+        "worse": worse,
+        "mcnemar_p": p,
+    }
 
 
 def split_indices(n: int, k: int) -> list[np.ndarray]:

@@ -24,9 +24,16 @@ import numpy as np
 import torch
 
 from glide.errors import GlideError
+from glide.pipeline import SAMPLERS
 from glide.train.cli import run_main
 
-__all__ = ["evaluate_caption_match", "main", "time_sampling", "val_captions"]
+__all__ = [
+    "evaluate_caption_match",
+    "main",
+    "paired_versus_first",
+    "time_sampling",
+    "val_captions",
+]
 
 Judge = Callable[[np.ndarray, list[str]], np.ndarray]
 Details = Callable[[np.ndarray, list[str]], dict[str, Any]]
@@ -86,11 +93,32 @@ def evaluate_caption_match(
             "accuracy_seen": float(ok[~held].mean()) if (~held).any() else None,
             "n": int(len(ok)),
             "n_heldout": int(held.sum()),
+            "matches": [bool(v) for v in ok],
             "seconds": time.perf_counter() - t0,
         }
         if details is not None:
             out[f"{scale:g}"].update(details(images_all, list(captions)))
     return out
+
+
+def paired_versus_first(results: dict[str, Any]) -> dict[str, Any]:
+    """Each later scale of :func:`evaluate_caption_match`'s ``results`` against the first one,
+    caption by caption (same seeds at every scale, so the outcomes are paired): difference of
+    exact-match rates with a bootstrap 95% interval, the captions that only one scale gets
+    right, and the exact McNemar p-value (``bench.metrics.uncertainty.paired_comparison``)."""
+    try:
+        from bench.metrics.uncertainty import paired_comparison
+    except ImportError as exc:
+        raise GlideError(
+            f"the paired comparison needs the bench extra ({exc}); pip install -e '.[bench]'"
+        ) from None
+    keys = list(results)
+    if not keys:
+        return {}
+    first = results[keys[0]]["matches"]
+    return {
+        f"{key} vs {keys[0]}": paired_comparison(first, results[key]["matches"]) for key in keys[1:]
+    }
 
 
 def time_sampling(
@@ -151,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sampler",
         default="ancestral",
-        choices=("ancestral", "ddim", "dpm++2m"),
+        choices=SAMPLERS,
         help="base-model sampler for the evaluation (ancestral); the batch-16 timing uses it too",
     )
     parser.add_argument(
@@ -205,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 details=details,
             ),
         }
+        report["paired_versus_first_scale"] = paired_versus_first(report["caption_match"])
         if not args.no_timing:
             report["timing_batch16_cfg_27steps"] = time_sampling(
                 pipe, captions, sampler=args.sampler

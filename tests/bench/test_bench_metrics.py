@@ -15,7 +15,12 @@ from bench.metrics import METRICS, get_metric, metric_names, register_metric
 from bench.metrics.context import EvalConfig, Evaluator
 from bench.metrics.fidelity import FeatureExtractor, resolve_extractor
 from bench.metrics.fidelity_metrics import feature_statistics, frechet_distance, precision_recall
-from bench.metrics.uncertainty import bootstrap_mean_interval, spread_interval, wilson_interval
+from bench.metrics.uncertainty import (
+    bootstrap_mean_interval,
+    paired_comparison,
+    spread_interval,
+    wilson_interval,
+)
 
 
 def _images(seed: int, n: int, size: int = 32, shift: int = 0) -> np.ndarray:
@@ -90,6 +95,27 @@ def test_wilson_interval_known_values():
     for n in (7, 24, 48, 1000):  # exact bounds at the ends, no rounding dust (0/48 gave 7e-18)
         assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_paired_comparison_mcnemar_exact_and_pairing():
+    # 10 discordant pairs, 8 for `other`: p = 2 * (C(10,0) + C(10,1) + C(10,2)) / 2**10
+    base = np.array([0] * 8 + [1] * 2 + [1] * 20 + [0] * 10, dtype=bool)
+    other = np.array([1] * 8 + [0] * 2 + [1] * 20 + [0] * 10, dtype=bool)
+    out = paired_comparison(base, other)
+    assert (out["better"], out["worse"], out["n"]) == (8, 2, 40)
+    assert out["mcnemar_p"] == pytest.approx(2 * (1 + 10 + 45) / 1024)
+    assert out["difference"] == pytest.approx(6 / 40)
+    assert out["difference_low"] <= out["difference"] <= out["difference_high"]
+    # the interval is of the paired difference: identical outcomes give exactly 0, p = 1
+    same = paired_comparison(base, base)
+    assert same["difference_low"] == same["difference_high"] == 0.0 and same["mcnemar_p"] == 1.0
+    # swapping the roles mirrors the difference, keeps the p-value
+    back = paired_comparison(other, base)
+    assert back["difference"] == -out["difference"] and back["mcnemar_p"] == out["mcnemar_p"]
+    with pytest.raises(ValueError, match="same non-zero length"):
+        paired_comparison(base, other[:-1])
+    with pytest.raises(ValueError, match="0/1"):
+        paired_comparison(base, other * 2)
 
 
 def test_bootstrap_interval_covers_mean_and_is_seeded():

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from glide.train.evaluate import evaluate_caption_match, time_sampling, val_captions
+from glide.train.evaluate import (
+    evaluate_caption_match,
+    paired_versus_first,
+    time_sampling,
+    val_captions,
+)
 
 
 class FakePipe:
@@ -39,6 +44,11 @@ def test_accuracy_per_scale_with_same_seeds_at_every_scale() -> None:
     assert out["1"]["accuracy"] == 0.0
     assert out["2"]["accuracy"] == 0.6
     assert out["2"]["accuracy_heldout"] == 0.5 and out["2"]["n_heldout"] == 2
+    assert out["2"]["matches"] == [True, True, True, False, False]
+    paired = paired_versus_first(out)
+    assert list(paired) == ["2 vs 1"]
+    assert paired["2 vs 1"]["better"] == 3 and paired["2 vs 1"]["worse"] == 0
+    assert paired["2 vs 1"]["mcnemar_p"] == 0.25  # 3 of 3 discordant pairs: 2 * 2**-3
     seeds_by_scale = {}
     for _, seeds, scale in pipe.calls:
         seeds_by_scale.setdefault(scale, []).extend(seeds)
