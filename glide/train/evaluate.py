@@ -8,7 +8,9 @@ For the first ``n`` captions of the synthetic ``val`` split (``--data-seed``; it
 64x64 image per caption with classifier-free guidance at each scale (same per-sample seeds at
 every scale), and scores each image with a judge that was trained separately: by default the
 attribute classifier of the embedded benchmark (``bench.embedded.caption_match``, which needs
-the bench extra). Also times a batch of 16 with CFG and 27 steps. Writes a JSON report.
+the bench extra). Because the outcomes are paired, each scale is also compared with the first
+one caption by caption (exact McNemar test). Also times a batch of 16 with CFG and 27 steps.
+Writes a JSON report.
 """
 
 from __future__ import annotations
