@@ -18,22 +18,35 @@ MAX_GENERATOR_ROWS = 40
 
 
 def find_hashes(obj: Any, path: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
-    """(name, sha256, file) for every sha256 recorded anywhere in a (nested) description."""
+    """(name, sha256, file) for every sha256 recorded anywhere in a (nested) description.
+
+    A sha256 may also be a mapping of part -> sha256 beside a ``files`` mapping of part -> path
+    (the noised CLIP's image and text encoders); each part is then a row of its own, named by
+    the part ("clip-image-enc") or, where the part name does not say whose it is, "clip (image)"."""
     rows: list[tuple[str, str, str]] = []
     if isinstance(obj, dict):
+        name = " / ".join(p for p in path if p not in ("checkpoints", "files")) or "model"
         for key, value in obj.items():
-            if isinstance(value, str) and "sha256" in str(key).lower() and _HEX64.match(value):
-                name = " / ".join(p for p in path if p not in ("checkpoints", "files")) or "model"
-                if key != "sha256":
-                    name += f" ({key})"
+            is_hash_key = "sha256" in str(key).lower()
+            if is_hash_key and isinstance(value, str) and _HEX64.match(value):
+                label = name if key == "sha256" else f"{name} ({key})"
                 detail = str(obj.get("file") or obj.get("path") or obj.get("name") or "")
-                rows.append((name, value, detail))
+                rows.append((label, value, detail))
+            elif is_hash_key and isinstance(value, dict) and _all_hashes(value):
+                files = obj.get("files") if isinstance(obj.get("files"), dict) else {}
+                for part, sha in value.items():
+                    label = str(part) if str(part).startswith(name) else f"{name} ({part})"
+                    rows.append((label, sha, str(files.get(part) or "")))
             else:
                 rows += find_hashes(value, (*path, str(key)))
     elif isinstance(obj, list):
         for i, value in enumerate(obj):
             rows += find_hashes(value, (*path, str(i)))
     return rows
+
+
+def _all_hashes(mapping: dict[Any, Any]) -> bool:
+    return bool(mapping) and all(isinstance(v, str) and _HEX64.match(v) for v in mapping.values())
 
 
 def flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:

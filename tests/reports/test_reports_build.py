@@ -185,3 +185,23 @@ def test_runs_without_sweep_json_still_report_their_settings(tmp_path):
     problems = [b.text for b in report.section("evaluated").blocks if isinstance(b, Paragraph)]
     assert any(p.startswith("sweep.json: absent; settings come from") for p in problems)
     assert "Sweep command: not recorded (sweep.json lacks it)." in problems
+
+
+def test_checkpoint_table_lists_every_file_of_a_clip_guided_generator():
+    """The noised CLIP records one sha256 per encoder ({"image": ..., "text": ...}); each must
+    get a row of the Checkpoints table, with its file, as the base does."""
+    from glide.pipeline import Text2ImPipeline
+    from reports.evaluated import find_hashes
+
+    description = Text2ImPipeline.from_checkpoints(clip=True, progress=False).describe()
+    rows = {name: (sha, file) for name, sha, file in find_hashes(description)}
+    assert set(rows) == {"base", "clip-image-enc", "clip-text-enc"}
+    assert rows["base"] == (description["base"]["sha256"], description["base"]["file"])
+    for part in ("image", "text"):
+        sha, file = rows[f"clip-{part}-enc"]
+        assert sha == description["clip"]["sha256"][f"clip-{part}-enc"]
+        assert file == description["clip"]["files"][f"clip-{part}-enc"]
+        assert file.endswith(f"clip_{part}_enc.pt")
+    # a part name that does not say whose it is gets the owner's name
+    other = {"clip": {"files": {"image": "i.pt"}, "sha256": {"image": "ab" * 32}}}
+    assert find_hashes(other) == [("clip (image)", "ab" * 32, "i.pt")]
