@@ -140,6 +140,29 @@ def xml_escape(text: str) -> str:
     return escape(str(text)).replace("\n", "<br/>")
 
 
+def fit_widths(natural: list[float], minimum: list[float], width: float) -> list[float]:
+    """Column widths summing to ``width``: the natural widths scaled to fit, except that a
+    column that would be squeezed below its ``minimum`` (its longest word, so a header such as
+    "method" does not break inside the word) keeps the minimum and the others share the rest.
+    Where even the minimums do not fit, every column is scaled alike."""
+    total = sum(natural)
+    if total <= width or sum(minimum) >= width:
+        return [width * w / total for w in natural]
+    fixed = [False] * len(natural)
+    while True:
+        free_natural = sum(n for n, f in zip(natural, fixed, strict=True) if not f)
+        room = width - sum(m for m, f in zip(minimum, fixed, strict=True) if f)
+        widths = [
+            m if f else room * n / free_natural
+            for n, m, f in zip(natural, minimum, fixed, strict=True)
+        ]
+        short = [i for i, w in enumerate(widths) if not fixed[i] and w < minimum[i]]
+        if not short:
+            return widths
+        for i in short:
+            fixed[i] = True
+
+
 class _Heading(Paragraph):
     """A section heading that adds a PDF outline entry."""
 
@@ -241,17 +264,22 @@ class _Renderer:
         if t.widths is not None:
             total = sum(t.widths)
             return [width * r / total for r in t.widths]
-        natural = []
+        natural, minimum = [], []
         for c, head in enumerate(t.header):
             w = max(stringWidth(word, BOLD, 7.5) for word in (head.split() or [""]))
+            least = w
             for row in t.rows:
                 cell = row[c]
-                text_w = stringWidth(cell.text, MONO if cell.mono else FONT, 7.5)
+                font = MONO if cell.mono else FONT
+                text_w = stringWidth(cell.text, font, 7.5)
                 sub_w = stringWidth(cell.sub, FONT, 6.5) if cell.sub else 0.0
                 w = max(w, min(text_w, 70.0) if cell.missing else min(text_w, 180.0), sub_w)
+                if not cell.missing and not cell.mono:
+                    words = cell.text.split() or [""]
+                    least = max(least, min(max(stringWidth(x, font, 7.5) for x in words), 60.0))
             natural.append(w + 8.0)  # cell padding
-        total = sum(natural)
-        return [width * w / total for w in natural]
+            minimum.append(least + 8.0)
+        return fit_widths(natural, minimum, width)
 
     def table(self, t: model.Table, width: float) -> Table:
         head = [Paragraph(xml_escape(h), self.s["head"]) for h in t.header]

@@ -23,6 +23,7 @@ METRIC_INFO = {  # name: (display name, lower is better, family extractor label)
     "recall": ("Recall", False, "glide-bench-synth"),
     "clip_score": ("CLIP score", False, "embedded-clip"),
     "caption_match": ("Caption match", False, "attribute-classifier"),
+    "attribute_match": ("Attribute match", False, "attribute-classifier"),
 }
 NAN = float("nan")
 
@@ -54,6 +55,7 @@ def realistic_values(method: str, scale: float) -> dict[str, tuple[float, float,
         "recall": max(0.05, 0.62 - 0.09 * s / boost),
         "clip_score": 21 + 6 * boost * (1 - math.exp(-1.3 * s)),
         "caption_match": 0.2 + 0.6 * boost * (1 - math.exp(-1.5 * s)),
+        "attribute_match": 0.5 + 0.4 * boost * (1 - math.exp(-1.5 * s)),
     }
     out = {}
     for name, v in vals.items():

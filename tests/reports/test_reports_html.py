@@ -109,5 +109,5 @@ def test_html_metrics_table_marks_best_and_directions(built_report):
     headers = [d.strip() for d in doc.text]
     assert "FID ↓" in headers and "Precision ↑" in headers
     best = [a for t, a in doc.tags if t == "td" and "best" in (a.get("class") or "")]
-    # one best cell per metric column (7 metrics) + the best Elo and BT rating per question
-    assert len(best) == 7 + 2 * 2
+    # one best cell per metric column (8 metrics) + the best Elo and BT rating per question
+    assert len(best) == 8 + 2 * 2

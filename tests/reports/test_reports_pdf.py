@@ -72,3 +72,25 @@ def test_pdf_text_is_extractable_and_literal(built_report):
     assert "python -m bench.sweep" in text and "sha256" in text
     meta = pypdf.PdfReader(str(built_report.pdf)).metadata
     assert meta.title == "GLIDE guidance sweep report"
+
+
+def test_fit_widths_keeps_a_narrow_column_whole_and_fills_the_width():
+    from reports.pdf import fit_widths
+
+    # fits: scaled alike
+    assert fit_widths([10.0, 30.0], [5.0, 5.0], 80.0) == pytest.approx([20.0, 60.0])
+    # too wide: the first column would drop to 20 * 400 / 1020 < 30, so it keeps its 30
+    widths = fit_widths([20.0, 500.0, 500.0], [30.0, 40.0, 40.0], 400.0)
+    assert widths == pytest.approx([30.0, 185.0, 185.0])
+    assert sum(widths) == pytest.approx(400.0)
+    # even the minimums do not fit: scaled alike rather than overflowing the page
+    assert fit_widths([50.0, 50.0], [300.0, 300.0], 100.0) == pytest.approx([50.0, 50.0])
+
+
+def test_metrics_table_headers_do_not_break_inside_a_word(built_report):
+    """With 8 metric columns the table is wider than the page; the narrow "method" column must
+    keep its whole header word (it used to be squeezed to "metho" / "d")."""
+    texts = [page.extract_text() for page in pypdf.PdfReader(str(built_report.pdf)).pages]
+    page = next(t for t in texts if "One row per run" in t)
+    lines = [line.strip() for line in page.splitlines()]
+    assert "method" in lines and "scale" in lines
