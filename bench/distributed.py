@@ -14,6 +14,8 @@ import datetime
 
 import torch
 
+from glide.devices import check_device
+
 # One definition of the torchrun environment for the whole project (training and sweeps).
 from glide.train.distributed import DistInfo, barrier, dist_from_env, shutdown
 
@@ -50,7 +52,11 @@ def shard_blocks(n: int, block: int, info: DistInfo) -> list[range]:
 
 
 def device_for(device: str, info: DistInfo) -> str:
-    """Map ``--device cuda`` to ``cuda:<local_rank>`` under torchrun; other devices as given."""
+    """Map ``--device cuda`` to ``cuda:<local_rank>`` under torchrun; other devices as given.
+
+    A device this torch build or machine cannot use is refused with a clear error.
+    """
+    check_device(device)
     if device == "cuda" and info.enabled:
-        return f"cuda:{info.local_rank}"
+        return check_device(f"cuda:{info.local_rank}")
     return device

@@ -56,9 +56,13 @@ def register_generator(name: str) -> Callable[[Factory], Factory]:
     return decorate
 
 
-def build_generator(name: str, options: GeneratorOptions) -> tuple[GenerateFn, dict[str, Any]]:
+def check_generator_name(name: str) -> None:
     if name not in GENERATORS:
         raise BenchError(f"--generator: unknown {name!r}; choose from {', '.join(GENERATORS)}")
+
+
+def build_generator(name: str, options: GeneratorOptions) -> tuple[GenerateFn, dict[str, Any]]:
+    check_generator_name(name)
     return GENERATORS[name](options)
 
 

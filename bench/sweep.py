@@ -23,7 +23,7 @@ from bench.captions import CaptionSet, load_caption_set
 from bench.distributed import barrier, device_for, dist_from_env, init_process_group, shutdown
 from bench.errors import BenchError
 from bench.generate import generate_run
-from bench.generators import GeneratorOptions, build_generator
+from bench.generators import GeneratorOptions, build_generator, check_generator_name
 from bench.grids import make_grids
 from bench.images import atomic_write_text
 from bench.metrics.context import EvalConfig, Evaluator, default_cache_dir
@@ -139,6 +139,7 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
     dist = dist_from_env()
     init_process_group(dist)
     try:
+        check_generator_name(args.generator)
         captions = _caption_set(args, values, cache_dir)
         if args.metrics is None:
             metrics = _default_metrics(captions.source["kind"])
@@ -147,6 +148,31 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
         else:
             metrics = parse_metrics(args.metrics)
         device = device_for(args.device, dist)
+        evaluator = None
+        if metrics:
+            evaluator = Evaluator(
+                EvalConfig(
+                    metrics=metrics,
+                    extractor=values["extractor"],
+                    inception_weights=args.inception_weights,
+                    clip_model=values["clip_model"],
+                    clip_pretrained=args.clip_pretrained,
+                    allow_embedded_judges=args.allow_embedded_judges,
+                    require_quick_gelu=resolved.paper_parity,
+                    device=device,
+                    batch_size=max(args.batch_size, 16),
+                    cache_dir=cache_dir,
+                    fid_splits=args.fid_splits,
+                    bootstrap=args.bootstrap,
+                    seed=args.seed,
+                ),
+                reference_paths=captions.reference_paths(),
+                resolution=values["resolution"],
+                caption_kind=captions.source["kind"],
+            )
+            # fail now, not after hours of sampling: judges' files checked and (on the scoring
+            # process) loaded, every reference image read; the model is not loaded yet
+            evaluator.preflight(load=dist.is_main)
         generate, description = build_generator(
             args.generator,
             GeneratorOptions(
@@ -178,28 +204,8 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
         sweep_path = out / "sweep.json"
         existing = _read_sweep_json(sweep_path)
         _check_same_sweep(existing, settings, out)
-        evaluator = None
-        if metrics:
-            evaluator = Evaluator(
-                EvalConfig(
-                    metrics=metrics,
-                    extractor=values["extractor"],
-                    inception_weights=args.inception_weights,
-                    clip_model=values["clip_model"],
-                    clip_pretrained=args.clip_pretrained,
-                    device=device,
-                    batch_size=max(args.batch_size, 16),
-                    cache_dir=cache_dir,
-                    fid_splits=args.fid_splits,
-                    bootstrap=args.bootstrap,
-                    seed=args.seed,
-                ),
-                reference_paths=captions.reference_paths(),
-                resolution=values["resolution"],
-                caption_kind=captions.source["kind"],
-                generator_description=description,
-            )
-            evaluator.preflight()  # fail now, not after hours of sampling
+        if evaluator is not None:
+            evaluator.check_judges_independent_of(description)
         specs = [RunSpec(m, s, settings) for m in methods for s in scales]
 
         started = time.perf_counter()
@@ -263,6 +269,7 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
                     "caption_subset": captions.source["subset"],
                     "reference": captions.source["reference"],
                     "reference_preprocess": captions.source["reference_preprocess"],
+                    "judges": None if evaluator is None else evaluator.judges.record(),
                     "device": device,
                     "batch_size": args.batch_size,
                     "batching": "fixed blocks of --batch-size indices; bit-identical output "

@@ -38,8 +38,16 @@ QUICK: dict[str, Any] = {
     "resolution": 64,
     "reference": "all",
     "extractor": "auto",
-    "clip_model": "embedded",
+    "clip_model": "auto",
 }
+
+
+def _same_setting(key: str, given: Any, paper: Any) -> bool:
+    """Whether a given option equals the paper's (ViT-B-16-quickgelu is the paper's ViT-B-16:
+    OpenAI's weights run with QuickGELU, and paper parity refuses GELU)."""
+    if key == "clip_model" and isinstance(given, str):
+        return given.removesuffix("-quickgelu") == paper
+    return given == paper
 
 
 @dataclass(frozen=True)
@@ -188,27 +196,43 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--extractor",
         default=None,
-        help="torch-fidelity feature extractor: auto (standard Inception if its "
-        "weights are local, else glide-bench-synth), inception-v3-compat, "
-        "glide-bench-synth [default: auto]",
+        help="torch-fidelity feature extractor: auto follows the captions (synthetic: the "
+        "embedded glide-bench-synth; COCO or any other captions: the standard Inception "
+        "inception-v3-compat, which needs its weights), or a registered extractor name "
+        "[default: auto]",
     )
     g.add_argument(
         "--inception-weights",
         type=Path,
         default=None,
-        help="local torch-fidelity Inception weights (weights-inception-2015-12-05-6726825d.pth)",
+        help="local torch-fidelity Inception weights, weights-inception-2015-12-05-6726825d.pth "
+        "(torch-fidelity's GitHub release v0.2.0); needed for COCO captions unless it is in "
+        "torch-fidelity's own download cache",
     )
     g.add_argument(
         "--clip-model",
         default=None,
-        help="evaluation CLIP: 'embedded' or an open_clip architecture such as "
-        "ViT-B-16 (needs --clip-pretrained) [default: embedded]",
+        help="evaluation CLIP: auto follows the captions (synthetic: the embedded CLIP; COCO: "
+        "ViT-B-16, the paper's judge), 'embedded', or an open_clip architecture with "
+        "--clip-pretrained. Activation: OpenAI's TorchScript file (ViT-B-16.pt) always runs "
+        "as the QuickGELU model (ViT-B-16-quickgelu); for a plain state dict the name decides: "
+        "ViT-B-16-quickgelu for OpenAI's weights, ViT-B-16 (GELU) for LAION-style weights "
+        "[default: auto]",
     )
     g.add_argument(
         "--clip-pretrained",
         type=Path,
         default=None,
-        help="local open_clip weights file for --clip-model",
+        help="local weights file for --clip-model: OpenAI's TorchScript archive (ViT-B-16.pt) "
+        "or an open_clip state dict; nothing is downloaded",
+    )
+    g.add_argument(
+        "--allow-embedded-judges",
+        action="store_true",
+        help="let the embedded judges (glide-bench-synth features, the embedded CLIP; trained "
+        "on synthetic shapes) score COCO or other real captions: a smoke test of the harness "
+        "whose numbers compare with nothing; recorded in sweep.json and the report as a "
+        "deviation",
     )
     g.add_argument(
         "--fid-splits", type=int, default=5, help="disjoint subsets for the FID interval"
@@ -243,7 +267,8 @@ def resolve(args: argparse.Namespace) -> Resolved:
     for key, default in base.items():
         given = getattr(args, key)
         values[key] = default if given is None else given
-        if args.paper_parity and given is not None and given != PAPER_PARITY[key]:
+        same = _same_setting(key, given, PAPER_PARITY[key])
+        if args.paper_parity and given is not None and not same:
             deviations[key] = {"paper": PAPER_PARITY[key], "used": given}
     if args.paper_parity and args.coco_captions is None:
         raise BenchError(

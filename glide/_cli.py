@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from glide.devices import check_device
 from glide.errors import GlideError
 from glide.io import atomic_write
 from glide.pipeline import GUIDANCE, SAMPLERS
@@ -95,6 +96,7 @@ def check_common(args: argparse.Namespace) -> None:
         raise GlideError(f"--eta={args.eta} is invalid: expected >= 0")
     if args.eta and args.sampler != "ddim":
         raise GlideError("--eta only applies to --sampler ddim")
+    check_device(args.device)
 
 
 def slug(text: str, limit: int = 40) -> str:

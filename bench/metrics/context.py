@@ -25,7 +25,13 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.images import REFERENCE_PREPROCESS, atomic_write_text, center_crop_resize, read_png
-from bench.metrics.fidelity import ExtractorSpec, FeatureExtractor, resolve_extractor
+from bench.judges import AUTO, Judges, choose_judges
+from bench.metrics.fidelity import (
+    ExtractorSpec,
+    FeatureExtractor,
+    inception_cache_path,
+    resolve_extractor,
+)
 from bench.metrics.registry import METRICS, MetricResult, get_metric
 from bench.metrics.store import assets_sha256, load_arrays, save_arrays
 from bench.runfolder import RunFolder
@@ -48,8 +54,10 @@ class EvalConfig:
     metrics: tuple[str, ...]
     extractor: str = "auto"
     inception_weights: Path | None = None
-    clip_model: str = "embedded"
+    clip_model: str = "auto"
     clip_pretrained: Path | None = None
+    allow_embedded_judges: bool = False  # embedded judges on real captions (a smoke test)
+    require_quick_gelu: bool = False  # paper parity: the judge CLIP must use QuickGELU
     device: str = "cpu"
     batch_size: int = 32
     cache_dir: Path | None = None
@@ -91,6 +99,18 @@ class Evaluator:
                     f"caption source), not {caption_kind!r}; drop it from --metrics"
                 )
         self.config = config
+        families = {METRICS[name].family for name in config.metrics}
+        self.judges: Judges = choose_judges(
+            caption_kind=caption_kind,
+            extractor=config.extractor,
+            clip_model=config.clip_model,
+            inception_weights=config.inception_weights,
+            inception_cached=inception_cache_path() if "fidelity" in families else None,
+            clip_pretrained=config.clip_pretrained,
+            needs_fidelity="fidelity" in families,
+            needs_clip="clip" in families,
+            allow_embedded=config.allow_embedded_judges,
+        )
         self.reference_paths = list(reference_paths)
         self.resolution = resolution
         self.caption_kind = caption_kind
@@ -101,6 +121,7 @@ class Evaluator:
         self._reference: dict[str, np.ndarray] | None = None
         self._ref_stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._clip = None
+        self._clip_choice = None
 
     def families(self) -> set[str]:
         return {METRICS[name].family for name in self.config.metrics}
@@ -108,7 +129,7 @@ class Evaluator:
     # -- fidelity ----------------------------------------------------------------------------
     def extractor_spec(self) -> ExtractorSpec:
         if self._spec is None:
-            self._spec = resolve_extractor(self.config.extractor, self.config.inception_weights)
+            self._spec = resolve_extractor(self.judges.extractor, self.config.inception_weights)
         return self._spec
 
     def extractor(self) -> FeatureExtractor:
@@ -169,21 +190,43 @@ class Evaluator:
         return self._ref_stats[layer]
 
     # -- clip / classifier -------------------------------------------------------------------
+    def clip_choice(self):
+        """The evaluation CLIP that runs (architecture, activation, weights), checked once."""
+        from bench.metrics.clip_score import resolve_clip
+
+        if self._clip_choice is None:
+            self._clip_choice = resolve_clip(
+                self.judges.clip_model,
+                self.config.clip_pretrained,
+                name_given=self.config.clip_model != AUTO,
+                require_quick_gelu=self.config.require_quick_gelu,
+            )
+        return self._clip_choice
+
     def clip(self):
         from bench.metrics.clip_score import ClipScorer
 
         if self._clip is None:
-            self._clip = ClipScorer(
-                self.config.clip_model,
-                self.config.clip_pretrained,
-                device=self.config.device,
-                generator_description=self.generator_description,
-            )
+            self._clip = ClipScorer(self.clip_choice(), device=self.config.device)
         return self._clip
 
-    def family_key(self, family: str) -> str:
-        from bench.metrics.clip_score import clip_identity
+    def check_judges_independent_of(self, generator_description: Any) -> None:
+        """Refuse a judge whose weights are a checkpoint of the generator (the guiding CLIP)."""
+        from bench.metrics.clip_score import hashes_in
 
+        self.generator_description = generator_description
+        if "clip" not in self.families():
+            return
+        choice = self.clip_choice()
+        if choice.pretrained is not None and choice.weights_sha256 in hashes_in(
+            generator_description
+        ):
+            raise BenchError(
+                f"--clip-pretrained: {choice.pretrained} is a checkpoint of the generator (the "
+                "guiding CLIP); the evaluating CLIP must be a different model"
+            )
+
+    def family_key(self, family: str) -> str:
         if family == "fidelity":
             body = {
                 "extractor": self.extractor_spec().identity(),
@@ -192,7 +235,7 @@ class Evaluator:
             }
         elif family == "clip":
             body = {
-                "clip": clip_identity(self.config.clip_model, self.config.clip_pretrained),
+                "clip": self.clip_choice().identity(),
                 "bootstrap": self.config.bootstrap,
                 "seed": self.config.seed,
             }
@@ -200,15 +243,22 @@ class Evaluator:
             body = {"classifier": assets_sha256("attribute_classifier*"), "version": 1}
         return content_hash({"family": family, "code_version": METRIC_CODE_VERSION, **body})
 
-    def preflight(self) -> None:
-        """Fail now (before hours of sampling) if a configured metric cannot be computed."""
+    def preflight(self, load: bool = True) -> None:
+        """Fail now (before hours of sampling) if a configured metric cannot be computed.
+
+        With ``load`` (the process that scores), the judges' weights are loaded (a wrong file
+        fails here) and the reference features computed and cached (an unreadable reference
+        image fails here); without it only the cheap checks run.
+        """
         families = self.families()
         if "fidelity" in families:
             self.extractor_spec()
+            if load:
+                self.reference_features()
         if "clip" in families:
-            from bench.metrics.clip_score import check_clip_choice
-
-            check_clip_choice(self.config.clip_model, self.config.clip_pretrained)
+            self.clip_choice()
+            if load:
+                self.clip()
         if "caption_match" in families:
             try:
                 from bench.embedded import caption_match  # noqa: F401
@@ -226,9 +276,7 @@ class Evaluator:
 
     def describe(self) -> dict[str, Any]:
         """Metadata for sweep.json: which networks judged the images."""
-        from bench.metrics.clip_score import clip_identity
-
-        out: dict[str, Any] = {"metrics": list(self.config.metrics)}
+        out: dict[str, Any] = {"metrics": list(self.config.metrics), "judges": self.judges.record()}
         families = self.families()
         if "fidelity" in families:
             out["extractor"] = self.extractor_spec().identity()
@@ -240,7 +288,7 @@ class Evaluator:
             }
             out["fidelity_params"] = self.config.fidelity_params()
         if "clip" in families:
-            out["clip"] = clip_identity(self.config.clip_model, self.config.clip_pretrained)
+            out["clip"] = self.clip_choice().identity()
         if "caption_match" in families:
             out["caption_match"] = {"classifier_sha256": assets_sha256("attribute_classifier*")}
         return out

@@ -1,10 +1,10 @@
 """torch-fidelity feature extractors: choosing one, and computing features in batches.
 
-One extractor per table, never mixed. The choice ``auto`` takes the standard Inception-v3
-weights (torch-fidelity's ``inception-v3-compat``, converted from the TensorFlow FID graph)
-when they are available locally, either as ``--inception-weights PATH`` or in torch-fidelity's
-own download cache (``torch.hub`` checkpoints folder); otherwise the embedded extractor
-``glide-bench-synth`` trained on the synthetic set (registered by
+One extractor per table, never mixed. Which one is :mod:`bench.judges`' decision (``auto``
+follows the captions): the standard Inception-v3 (torch-fidelity's ``inception-v3-compat``,
+converted from the TensorFlow FID graph) with its weights from ``--inception-weights PATH`` or
+torch-fidelity's own download cache (``torch.hub`` checkpoints folder), or the embedded
+extractor ``glide-bench-synth`` trained on the synthetic set (registered by
 ``bench.embedded.register_fidelity_extractor``). Nothing is downloaded. The extractor's name,
 weights hash, feature layers and resize mode go with every number.
 """
@@ -24,11 +24,10 @@ from tqdm import tqdm
 from bench._torchvision import ensure_torchvision
 from bench.captions import sha256_file
 from bench.errors import BenchError
+from bench.judges import INCEPTION, INCEPTION_FILE, INCEPTION_SOURCE, SYNTH
 from bench.progress import progress_enabled
 from bench.spec import content_hash
 
-INCEPTION = "inception-v3-compat"
-SYNTH = "glide-bench-synth"
 METRIC_LAYERS = ("isc", "fid", "kid", "prc")
 INCEPTION_RESIZE = (
     "uint8 PNG -> TF1-compatible bilinear resize to 299x299 inside torch-fidelity's "
@@ -99,33 +98,37 @@ def _ensure_synth_registered() -> None:
     register_fidelity_extractor()
 
 
-def resolve_extractor(choice: str = "auto", inception_weights: Path | None = None) -> ExtractorSpec:
-    """Pick the feature extractor for ``--extractor`` (see the module docstring)."""
+def resolve_extractor(choice: str, inception_weights: Path | None = None) -> ExtractorSpec:
+    """The feature extractor ``choice`` (a registered name, resolved from ``auto`` by
+    :func:`bench.judges.choose_judges`), with its weights file and identity."""
     weights: Path | None = None
     if inception_weights is not None:
         weights = Path(inception_weights)
         if not weights.is_file():
             raise BenchError(
                 f"--inception-weights: {weights} is not a file; give torch-fidelity's "
-                "weights-inception-2015-12-05-6726825d.pth"
+                f"{INCEPTION_FILE} ({INCEPTION_SOURCE})"
             )
         if choice == "auto":
             choice = INCEPTION
     if choice == "auto":
-        cached = inception_cache_path()
-        if cached.is_file():
-            choice, weights = INCEPTION, cached
-        else:
-            choice = SYNTH
+        raise BenchError(
+            "--extractor auto depends on the captions; resolve it with "
+            "bench.judges.choose_judges first"
+        )
     if choice == INCEPTION and weights is None:
         cached = inception_cache_path()
         if not cached.is_file():
             raise BenchError(
                 f"--extractor {INCEPTION}: the standard Inception weights are not available "
-                f"offline (not in {cached}); give --inception-weights PATH, or use "
-                f"--extractor {SYNTH} (the embedded extractor)"
+                f"offline (not in {cached}); give --inception-weights PATH ({INCEPTION_FILE} "
+                f"from {INCEPTION_SOURCE})"
             )
         weights = cached
+    if choice != INCEPTION and inception_weights is not None:
+        raise BenchError(
+            f"--inception-weights: given, but --extractor is {choice!r}; drop one of the two"
+        )
     if choice == SYNTH:
         _ensure_synth_registered()
     registry = _registry()
@@ -157,7 +160,19 @@ class FeatureExtractor:
         kwargs: dict[str, Any] = {"verbose": False}
         if spec.weights_path is not None:
             kwargs["feature_extractor_weights_path"] = spec.weights_path
-        model = tf.utils.create_feature_extractor(spec.name, self.layer_names, cuda=False, **kwargs)
+        try:
+            model = tf.utils.create_feature_extractor(
+                spec.name, self.layer_names, cuda=False, **kwargs
+            )
+        except Exception as exc:  # noqa: BLE001 - a wrong file fails in many ways
+            if spec.weights_path is None:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise BenchError(
+                f"--inception-weights: {spec.weights_path} is not torch-fidelity's {spec.name} "
+                f"weights file ({type(exc).__name__}: {first[:300]}); give {INCEPTION_FILE} "
+                f"from {INCEPTION_SOURCE}"
+            ) from None
         self.model = model.to(self.device)
 
     @torch.inference_mode()

@@ -10,7 +10,8 @@ import torch
 from bench.captions import sha256_file
 from bench.errors import BenchError
 from bench.images import write_png
-from bench.metrics.clip_score import ClipScorer
+from bench.metrics.clip_score import ClipScorer, resolve_clip
+from bench.metrics.context import EvalConfig, Evaluator
 
 TINY = "bench-test-tiny-clip"
 
@@ -22,7 +23,7 @@ def test_clip_score_is_100_cos_without_clamp(tiny_clip, tmp_path):
         paths.append(tmp_path / f"{i}.png")
         write_png(paths[-1], rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8))
     captions = ["a red square", "a blue circle", "two cats", "x", "a green cross", "dog"]
-    scorer = ClipScorer(TINY, tiny_clip)
+    scorer = ClipScorer(resolve_clip(TINY, tiny_clip))
     scores = scorer.scores(paths, captions, batch_size=4)
     assert scores.shape == (6,)
 
@@ -41,12 +42,15 @@ def test_clip_score_is_100_cos_without_clamp(tiny_clip, tmp_path):
 
 def test_guiding_clip_is_refused_as_judge(tiny_clip):
     description = {"pipeline": {"clip": {"sha256": sha256_file(tiny_clip)}}}
+    config = EvalConfig(metrics=("clip_score",), clip_model=TINY, clip_pretrained=tiny_clip)
+    evaluator = Evaluator(config, reference_paths=[], resolution=64, caption_kind="coco")
+    evaluator.check_judges_independent_of({"pipeline": {"clip": {"sha256": "0" * 64}}})
     with pytest.raises(BenchError, match="guiding CLIP"):
-        ClipScorer(TINY, tiny_clip, generator_description=description)
+        evaluator.check_judges_independent_of(description)
 
 
 def test_clip_options_are_checked(tiny_clip, tmp_path):
     with pytest.raises(BenchError, match="--clip-model: 'ViT-Q-99'"):
-        ClipScorer("ViT-Q-99", tiny_clip)
+        resolve_clip("ViT-Q-99", tiny_clip)
     with pytest.raises(BenchError, match="--clip-pretrained"):
-        ClipScorer(TINY, tmp_path / "missing.pt")
+        resolve_clip(TINY, tmp_path / "missing.pt")

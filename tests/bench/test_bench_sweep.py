@@ -107,7 +107,8 @@ def test_sweep_end_to_end_and_idempotent(coco, tmp_path, test_extractor, tiny_cl
     assert set(fidelity["extractor"]) == {test_extractor}
     assert fidelity["resize"].str.len().min() > 0  # every fidelity number says how it resized
     assert table[table["metric"] == "clip_score"]["resize"].fillna("").eq("").all()
-    assert set(table[table["metric"] == "clip_score"]["extractor"]) == {f"open_clip {TINY_CLIP}"}
+    clip_judges = set(table[table["metric"] == "clip_score"]["extractor"])
+    assert clip_judges == {f"open_clip {TINY_CLIP} (GELU)"}
     assert table["value"].notna().all() and (table["ci_low"] <= table["ci_high"]).all()
     parquet = pd.read_parquet(out / "results.parquet")
     assert parquet["value"].tolist() == pytest.approx(table["value"].tolist())
@@ -241,7 +242,7 @@ def test_torchrun_two_processes_equal_one(coco, tmp_path):
         (["--generator", "dalle"], "--generator: unknown 'dalle'"),
         (["--metrics", "clip_score", "--clip-model", "ViT-Q-9"], "--clip-model: 'ViT-Q-9'"),
         (["--metrics", "clip_score", "--clip-model", "ViT-B-16"], "--clip-pretrained: None"),
-        (["--extractor", "inception-v4"], "--extractor: 'inception-v4'"),
+        (["--metrics", "fid", "--extractor", "inception-v4"], "--extractor: 'inception-v4'"),
     ],
 )
 def test_cli_bad_input_gives_clear_error(coco, tmp_path, capsys, extra, message):
