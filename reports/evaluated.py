@@ -166,6 +166,26 @@ def _setup_rows(inputs: SweepInputs) -> list[tuple[str, str]]:
         rows.append(
             ("Deviations from the paper", "; ".join(f"{k}: {v}" for k, v in deviations.items()))
         )
+    judges = protocol.get("judges")
+    if isinstance(judges, dict):
+        rows.append(
+            (
+                "Judges",
+                f"feature extractor {judges.get('extractor', unknown)}, evaluation CLIP "
+                f"{judges.get('clip_model', unknown)}, chosen for "
+                f"{judges.get('caption_kind', unknown)} captions ({judges.get('rule', '')})",
+            )
+        )
+        embedded = judges.get("embedded_judges_on_real_captions") or []
+        if embedded:
+            rows.append(
+                (
+                    "Deviation: embedded judges on real captions",
+                    "; ".join(map(str, embedded)) + " (--allow-embedded-judges: networks "
+                    "trained on synthetic shapes scored real captions; these numbers compare "
+                    "with nothing)",
+                )
+            )
     return rows
 
 

@@ -247,6 +247,8 @@ def load_open_clip(choice: ClipChoice):
         model, _, preprocess = open_clip.create_model_and_transforms(
             choice.architecture, pretrained=None, force_quick_gelu=choice.force_quick_gelu
         )
+        transient = {name for name, _ in model.named_buffers()} - set(model.state_dict())
+        state = {k: v for k, v in state.items() if k not in transient}  # e.g. attn_mask
         if "logit_scale" in state and state["logit_scale"].shape != model.logit_scale.shape:
             state["logit_scale"] = state["logit_scale"].reshape(model.logit_scale.shape)
         problem = _state_dict_mismatch(model, state)

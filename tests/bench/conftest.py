@@ -182,3 +182,15 @@ def tiny_glide_dir(tmp_path_factory) -> Path:
          "clip-text-enc": clip_cfg},
     )  # fmt: skip
     return folder
+
+
+@pytest.fixture(scope="session")
+def real_assets(tmp_path_factory) -> dict:
+    """Stand-ins for every real asset of the paper's evaluation (tests/bench/real_assets.py),
+    built once per session: official-size checkpoints, COCO files, Inception, OpenAI CLIP."""
+    from real_assets import make_all
+
+    root = tmp_path_factory.mktemp("real_assets")
+    assets = make_all(root)
+    assets["root"] = root
+    return assets
