@@ -6,7 +6,9 @@ under ``torchrun`` (data parallel):
 - ``python -m glide.train.inpaint``  inpainting fine-tuning with zero-initialised extra input
   channels (:mod:`glide.train.inpaint`);
 - ``python -m glide.train.clip``     noised CLIP for CLIP guidance (:mod:`glide.train.clip`);
-- ``python -m glide.train.upsample`` 64->256 upsampler (:mod:`glide.train.upsample`).
+- ``python -m glide.train.upsample`` 64->256 upsampler (:mod:`glide.train.upsample`);
+- ``python -m glide.train.upsample_inpaint``  inpainting fine-tuning of the upsampler, zero-
+  initialised extra channels as the base's (:mod:`glide.train.upsample_inpaint`).
 
 Shared machinery: :mod:`~glide.train.config` (options), :mod:`~glide.train.data` (captioned
 images), :mod:`~glide.train.draws` (per-step randomness independent of process count),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from glide.errors import GlideError
-from glide.train.config import TrainConfig
+from glide.train.config import IMAGE_FITS, TrainConfig
 
 __all__ = [
     "add_common_arguments",
@@ -29,7 +29,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> No
         "--out",
         required=True,
         help="run folder: config, log.jsonl, resumable state.pt, export/ (resumes if "
-        "it already holds a state.pt)",
+        "it already holds a state.pt and every option that changes the run is the same; "
+        "refused, with the differences named, otherwise)",
     )
     g.add_argument(
         "--export-dir",
@@ -46,7 +47,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> No
     g.add_argument(
         "--device",
         default=d["device"],
-        help="cpu, cuda, cuda:N (under torchrun, cuda means cuda:LOCAL_RANK) "
+        help="cpu, cuda, cuda:N (under torchrun, cuda and cuda:N both mean cuda:LOCAL_RANK; "
+        "choose GPUs with CUDA_VISIBLE_DEVICES) "
         f"(default {d['device']})",
     )
     g.add_argument(
@@ -93,6 +95,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> No
         type=int,
         default=d["captions_per_image"],
         help=f"paraphrased captions per synthetic image, 1-9 (default {d['captions_per_image']})",
+    )
+    g.add_argument(
+        "--image-fit",
+        default=d["image_fit"],
+        choices=sorted(IMAGE_FITS),
+        help="how the images of a --data folder are brought to the training resolution: "
+        "center-crop (the central square, then bicubic resize: the paper's and the benchmark's "
+        "preprocessing) or squash (whole image resized, aspect ratio lost; the behaviour before "
+        f"this option). Recorded in config.json (default {d['image_fit']})",
     )
     g = parser.add_argument_group("optimisation")
     g.add_argument(
@@ -145,8 +156,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> No
         "--ema-rate",
         type=float,
         default=d["ema_rate"],
-        help="EMA decay of the exported weights (GLIDE: 0.9999 over long runs) "
+        help="EMA decay of the exported weights (GLIDE: 0.9999 over long runs), reached "
+        "after the warm-up min(rate, (1 + step) / (10 + step)) "
         f"(default {d['ema_rate']})",
+    )
+    g.add_argument(
+        "--no-ema-warmup",
+        action="store_true",
+        help="constant EMA decay from step 0, as runs made before the warm-up existed (the "
+        "exported EMA then keeps ema_rate ** steps of the initial weights; needed to resume "
+        "such a run)",
     )
     g = parser.add_argument_group("logging and checkpoints")
     g.add_argument(
@@ -176,6 +195,7 @@ def train_config(args: argparse.Namespace, *, init: str | None = None) -> TrainC
         data_seed=args.data_seed,
         data_size=args.data_size,
         captions_per_image=args.captions_per_image,
+        image_fit=args.image_fit,
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -185,6 +205,7 @@ def train_config(args: argparse.Namespace, *, init: str | None = None) -> TrainC
         lr_final_fraction=args.lr_final_fraction,
         grad_clip=args.grad_clip,
         ema_rate=args.ema_rate,
+        ema_warmup=not args.no_ema_warmup,
         seed=args.seed,
         device=args.device,
         amp=args.amp,

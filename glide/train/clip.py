@@ -11,6 +11,13 @@ image against every caption of the GLOBAL batch (all processes, gathered with gr
 with the very same caption string are all counted as matches (soft targets), since a synthetic
 set repeats captions. Exported as ``clip_image_enc.pt`` + ``clip_text_enc.pt`` +
 ``glide_options.json``.
+
+Deviation: the logit scale is fixed at the config's ``logit_scale`` (100; a non-persistent
+buffer of :class:`glide.clip.NoisedCLIP`, not trained). CLIP (Radford et al., 2021) learns it,
+starting from 1/0.07 = 14.3 and capped at 100. The checkpoint layout keeps the scale in the
+config (``glide_options.json``), not in the weights, and the official noised CLIP's config
+says 100, which CLIP guidance multiplies its gradient by; so the scale is held at that value
+here, and the contrastive softmax is sharper from step 0 than CLIP's early in training.
 """
 
 from __future__ import annotations
@@ -92,6 +99,7 @@ def make_task(cfg: TrainConfig, opts: ClipOptions, data: CaptionedImages | None 
             seed=cfg.data_seed,
             n=cfg.data_size,
             captions_per_image=cfg.captions_per_image,
+            image_fit=cfg.image_fit,
             progress=cfg.progress,
         )
     diffusion = create_diffusion(steps=config.n_timesteps, noise_schedule=config.beta_schedule)

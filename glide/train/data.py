@@ -4,7 +4,10 @@ Two sources, one result (:class:`CaptionedImages`):
 
 - ``load_coco_folder(root, split, size)``: an MS-COCO captions folder on disk
   (``annotations/captions_<split>.json`` + an image folder), such as the one
-  ``python -m glide.data.synthetic`` writes, or real MS-COCO resized to ``size``;
+  ``python -m glide.data.synthetic`` writes, or real MS-COCO, brought to ``size x size`` by
+  ``fit``: ``"center-crop"`` (default: the central square of the shorter side, then a bicubic
+  resize, as the paper and the benchmark's reference images) or ``"squash"`` (the whole image
+  resized, aspect ratio lost; the only behaviour before ``--image-fit``);
 - ``generate_synthetic(seed, n, size)``: the synthetic set rendered in memory
   (:class:`glide.data.synthetic.SyntheticCaptions`), no files needed.
 
@@ -14,6 +17,7 @@ example pointing at its image, so an image with 5 captions is seen 5 times as of
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -24,9 +28,11 @@ import torch
 from PIL import Image
 
 from glide.errors import GlideError
+from glide.train.config import IMAGE_FITS
 
 __all__ = [
     "CaptionedImages",
+    "fit_image",
     "generate_synthetic",
     "load_coco_folder",
     "load_data",
@@ -70,6 +76,19 @@ class CaptionedImages:
         images = self.images[self.image_index[indices]]
         return images, [self.captions[int(i)] for i in indices]
 
+    def fingerprint(self) -> str:
+        """sha256 of the images, the captions and the caption -> image map (cached): a resumed
+        run checks that it trains on the very same examples."""
+        cached = getattr(self, "_sha256", None)
+        if cached is None:
+            h = hashlib.sha256()
+            h.update(json.dumps([list(self.images.shape), list(self.captions)]).encode("utf-8"))
+            h.update(self.image_index.to(torch.int64).contiguous().numpy().tobytes())
+            h.update(self.images.contiguous().numpy())
+            cached = h.hexdigest()
+            object.__setattr__(self, "_sha256", cached)
+        return cached
+
     def caption_keys(self, indices: torch.Tensor) -> torch.Tensor:
         """An int64 id per example [n], equal exactly when the caption strings are equal."""
         return self._keys[indices]
@@ -80,10 +99,36 @@ def to_model_range(images: torch.Tensor, device: torch.device | str | None = Non
     return images.to(device=device, dtype=torch.float32).div_(127.5).sub_(1.0)
 
 
-def _resize(image: Image.Image, size: int) -> Image.Image:
+def _squash(image: Image.Image, size: int) -> Image.Image:
     if image.size == (size, size):
         return image
     return image.resize((size, size), Image.Resampling.BOX if image.width > size else Image.BICUBIC)
+
+
+def _center_crop(image: Image.Image, size: int) -> Image.Image:
+    """The central square of the shorter side, bicubic-resized to ``size`` (the policy of
+    ``bench.images.center_crop_resize``, the benchmark's reference images)."""
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    if (w, h) != (side, side):
+        image = image.crop((left, top, left + side, top + side))
+    if side != size:
+        image = image.resize((size, size), resample=Image.Resampling.BICUBIC)
+    return image
+
+
+def fit_image(image: Image.Image, size: int, fit: str = "center-crop") -> Image.Image:
+    """``image`` -> ``size x size`` by ``fit`` (:data:`glide.train.config.IMAGE_FITS`)."""
+    if fit == "center-crop":
+        return _center_crop(image, size)
+    if fit == "squash":
+        return _squash(image, size)
+    raise GlideError(_unknown_fit(fit))
+
+
+def _unknown_fit(fit: str) -> str:
+    return f"--image-fit {fit!r} is unknown; choose one of {sorted(IMAGE_FITS)}"
 
 
 def load_coco_folder(
@@ -91,10 +136,12 @@ def load_coco_folder(
     split: str = "train",
     size: int = 64,
     *,
+    fit: str = "center-crop",
     limit: int | None = None,
     progress: bool = True,
 ) -> CaptionedImages:
-    """Read ``root/annotations/captions_<split>.json`` and its images, resized to ``size``.
+    """Read ``root/annotations/captions_<split>.json`` and its images, brought to
+    ``size x size`` by ``fit`` (``"center-crop"`` or ``"squash"``, see :func:`fit_image`).
 
     The image folder is the one named by the JSON's ``info.image_folders[size]`` when present
     (the synthetic set's ``train``/``train256``), else ``root/<split><size>``, ``root/<split>``
@@ -102,6 +149,8 @@ def load_coco_folder(
     """
     from tqdm import tqdm
 
+    if fit not in IMAGE_FITS:
+        raise GlideError(_unknown_fit(fit))
     root = Path(root)
     ann_path = root / "annotations" / f"captions_{split}.json"
     if not ann_path.is_file():
@@ -129,7 +178,7 @@ def load_coco_folder(
     images = np.empty((len(entries), size, size, 3), dtype=np.uint8)
     for row, entry in enumerate(tqdm(entries, desc=f"load {split}", disable=not progress)):
         with Image.open(image_dir / entry["file_name"]) as im:
-            images[row] = np.asarray(_resize(im.convert("RGB"), size))
+            images[row] = np.asarray(fit_image(im.convert("RGB"), size, fit))
         row_of[entry["id"]] = row
     captions, index = [], []
     for ann in data["annotations"]:
@@ -141,7 +190,7 @@ def load_coco_folder(
         torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
         tuple(captions),
         torch.tensor(index, dtype=torch.long),
-        source=f"{ann_path} ({image_dir.name}/)",
+        source=f"{ann_path} ({image_dir.name}/, {fit} to {size}x{size})",
     )
 
 
@@ -189,9 +238,11 @@ def load_data(
     n: int = 10000,
     split: str = "train",
     captions_per_image: int = 1,
+    image_fit: str = "center-crop",
     progress: bool = True,
 ) -> CaptionedImages:
-    """``--data synthetic`` -> :func:`generate_synthetic`; a folder -> :func:`load_coco_folder`."""
+    """``--data synthetic`` -> :func:`generate_synthetic` (rendered at ``size``: ``image_fit``
+    does not apply); a folder -> :func:`load_coco_folder` with ``fit=image_fit``."""
     if data == "synthetic":
         return generate_synthetic(
             seed, n, size, split=split, captions_per_image=captions_per_image, progress=progress
@@ -202,4 +253,4 @@ def load_data(
             "its own captions",
             stacklevel=2,
         )
-    return load_coco_folder(data, split, size, progress=progress)
+    return load_coco_folder(data, split, size, fit=image_fit, progress=progress)

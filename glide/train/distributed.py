@@ -4,13 +4,23 @@ Every process builds the same model from the same seed, draws the same GLOBAL ba
 indices, noise and timesteps for each step (see :mod:`glide.train.draws`) and keeps only its
 own contiguous slice of rows. Gradients are averaged across processes by
 ``DistributedDataParallel``, so N processes with batch B/N each take the same optimizer step as
-one process with batch B (up to float summation order). Backend: NCCL on CUDA, gloo on CPU.
+one process with batch B, up to float summation order, for a model without dropout. Dropout
+(``dropout`` > 0 in the model options: 0 in the ``embedded-*`` and ``tiny-*`` presets, 0.1 in
+the official ``base`` and ``upsample`` sizes) draws
+its masks from each process's own generator (seeded by seed, step and rank), so with dropout the
+N-process step is another draw of the same distribution, not the same step; a run with dropout
+therefore resumes only with its own process count (:mod:`glide.train.state`).
+
+Devices (:func:`device_for_process`): under torchrun each process uses the GPU of its
+``LOCAL_RANK``; ``--device cuda`` and ``--device cuda:N`` both mean ``cuda:<LOCAL_RANK>`` there
+(choose the GPUs with ``CUDA_VISIBLE_DEVICES``). Backend: NCCL on CUDA, gloo on CPU.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +28,15 @@ import torch.distributed as dist
 
 from glide.errors import GlideError
 
-__all__ = ["DistInfo", "all_gather_with_grad", "dist_from_env", "init", "shutdown"]
+__all__ = [
+    "DistInfo",
+    "all_gather_with_grad",
+    "device_for_process",
+    "dist_from_env",
+    "init",
+    "resolve_device",
+    "shutdown",
+]
 
 
 @dataclass(frozen=True)
@@ -49,19 +67,56 @@ def dist_from_env() -> DistInfo:
     return DistInfo(rank, world, local)
 
 
-def resolve_device(device: str, info: DistInfo) -> torch.device:
-    """``--device`` -> torch.device; ``cuda`` becomes ``cuda:<local_rank>`` under torchrun."""
+def device_for_process(device: str, info: DistInfo, cuda_count: int) -> torch.device:
+    """``--device`` of this process, given ``cuda_count`` visible CUDA devices (no CUDA call).
+
+    One process: the device as named (``cuda`` is ``cuda:0``). Several (torchrun): ``cuda`` and
+    ``cuda:N`` both become ``cuda:<local_rank>``, one GPU per process; an explicit ``N`` is
+    overridden (a single device named for every process would put them all on one GPU).
+    """
     try:
         dev = torch.device(device)
     except RuntimeError:
         raise GlideError(
             f"--device {device!r} is not a device name; use cpu, cuda, cuda:N or mps"
         ) from None
+    if dev.type != "cuda":
+        return dev
+    if cuda_count < 1:
+        raise GlideError(f"--device {device!r} asked for CUDA but none is available; use cpu")
+    if info.enabled:
+        index = info.local_rank
+        if index >= cuda_count:
+            raise GlideError(
+                f"--device {device!r} under torchrun: LOCAL_RANK={index} needs cuda:{index}, but "
+                f"only {cuda_count} CUDA device(s) are visible; start at most {cuda_count} "
+                f"processes per node (--nproc_per_node) or make more GPUs visible"
+            )
+        return torch.device("cuda", index)
+    index = 0 if dev.index is None else dev.index
+    if index >= cuda_count:
+        raise GlideError(
+            f"--device {device!r}: only {cuda_count} CUDA device(s) are visible "
+            f"(cuda:0..cuda:{cuda_count - 1})"
+        )
+    return torch.device("cuda", index)
+
+
+def resolve_device(device: str, info: DistInfo) -> torch.device:
+    """``--device`` -> torch.device (:func:`device_for_process`), made current for CUDA.
+
+    Under torchrun an explicit ``cuda:N`` is replaced by ``cuda:<local_rank>`` with a warning
+    from the first process.
+    """
+    is_cuda = device.startswith("cuda")
+    dev = device_for_process(device, info, torch.cuda.device_count() if is_cuda else 0)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise GlideError(f"--device {device!r} asked for CUDA but none is available; use cpu")
-        if dev.index is None:
-            dev = torch.device("cuda", info.local_rank % torch.cuda.device_count())
+        if info.enabled and info.is_main and device.strip() != "cuda":
+            warnings.warn(
+                f"--device {device} under torchrun: each process uses cuda:<LOCAL_RANK>, not "
+                f"{device}; choose the GPUs with CUDA_VISIBLE_DEVICES and pass --device cuda",
+                stacklevel=2,
+            )
         torch.cuda.set_device(dev)
     return dev
 

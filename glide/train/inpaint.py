@@ -9,7 +9,8 @@ the base model's function at step 0 (:func:`inpaint_model_from_base`). Each trai
 random rectangles erased (:mod:`glide.train.masks`); the model sees ``image * mask`` and the mask,
 and is trained on the whole image with the base recipe's hybrid loss and caption dropout.
 ``--init`` may also be an inpainting checkpoint (continue fine-tuning). The final EMA weights
-are exported as ``base_inpaint.pt`` + ``glide_options.json``.
+are exported as ``base_inpaint.pt`` + ``glide_options.json``. The 256x256 inpainting upsampler
+is fine-tuned from an upsampler the same way by :mod:`glide.train.upsample_inpaint`.
 """
 
 from __future__ import annotations
@@ -51,10 +52,23 @@ class InpaintOptions:
             )
 
 
+def _input_channel_map(cfg) -> list[int]:
+    """Where each input channel of a non-inpainting U-Net goes in its inpainting variant.
+
+    Inputs are ``[x_t (3), low_res (3, upsamplers)]`` and ``[x_t (3), image * mask (3),
+    mask (1), low_res (3, upsamplers)]`` (glide.text2im), so x_t keeps channels 0-2 and an
+    upsampler's low-res image moves from 3-5 to 7-9.
+    """
+    return [0, 1, 2] + ([7, 8, 9] if cfg.super_res else [])
+
+
 @torch.no_grad()
 def inpaint_model_from_base(base: nn.Module) -> nn.Module:
     """An inpainting U-Net whose weights are ``base``'s, with ZERO weights on the 4 new input
-    channels (image * mask, mask), so that it initially equals the base model (GLIDE sec. 4)."""
+    channels (image * mask, mask), so that it initially equals ``base`` (GLIDE sec. 4).
+
+    ``base`` is a base model (-> base-inpaint) or an upsampler (-> upsample-inpaint, whose
+    low-res channels keep the upsampler's weights)."""
     import glide
 
     cfg = base.config
@@ -62,11 +76,13 @@ def inpaint_model_from_base(base: nn.Module) -> nn.Module:
         raise GlideError("the --init model is already an inpainting model")
     model = glide.build_model(cfg.replace(inpaint=True), device=base.device, dtype=base.dtype)
     target = model.state_dict()
+    channels = _input_channel_map(cfg)
     for key, value in base.state_dict().items():
         if key == INPUT_CONV:
             assert target[key].shape[1] == value.shape[1] + 4, (target[key].shape, value.shape)
+            assert len(channels) == value.shape[1], (channels, value.shape)
             target[key].zero_()
-            target[key][:, : value.shape[1]].copy_(value)
+            target[key][:, channels] = value
         else:
             target[key].copy_(value)
     return model
@@ -77,9 +93,13 @@ def make_task(cfg: TrainConfig, opts: InpaintOptions, data: CaptionedImages | No
     from glide.train.text2im import load_init_model
 
     start = load_init_model(opts.init, opts.checkpoints_dir)
+    if start.config.super_res:
+        raise GlideError(
+            f"--init {opts.init!r} is an upsampler ({start.config.model_class}); this recipe "
+            "fine-tunes a 64x64 base model, use python -m glide.train.upsample_inpaint for "
+            "the inpainting upsampler"
+        )
     model = start if start.config.inpaint else inpaint_model_from_base(start)
-    if model.config.super_res:
-        raise GlideError("--init is an upsampler; this recipe fine-tunes a 64x64 base model")
     if data is None:
         data = load_data(
             cfg.data,
@@ -87,6 +107,7 @@ def make_task(cfg: TrainConfig, opts: InpaintOptions, data: CaptionedImages | No
             seed=cfg.data_seed,
             n=cfg.data_size,
             captions_per_image=cfg.captions_per_image,
+            image_fit=cfg.image_fit,
             progress=cfg.progress,
         )
     size = model.config.image_size

@@ -6,12 +6,22 @@ weights. :func:`train` does the rest, identically on one process or under ``torc
 
 Run folder (``--out``)::
 
-    config.json          shared + recipe options of the run
+    config.json          shared + recipe options, data (source, sha256), process count
     state.pt             latest resumable state (atomic), see glide.train.state
     log.jsonl            one line per logged step: step, lr, mean losses over the window, speed
     snapshots/           EMA weights every --snapshot-every steps (optional)
     summary.json         steps, wall time, final losses, exported files with sha256
     export/              final EMA weights in the official layout + glide_options.json
+
+Resuming: a folder holding ``state.pt`` is resumed only if the continuation is exactly the
+uninterrupted run (:func:`glide.train.state.check_resume`); the check runs before anything of
+the run is written, so a refused command leaves the folder as it was. Lines of ``log.jsonl``
+after the resumed step are dropped, and so is a torn last line (a process killed while
+writing it), with a warning.
+
+EMA: after each optimizer step ``ema <- d * ema + (1 - d) * weights`` with the warm-up decay
+``d = min(ema_rate, (1 + s) / (10 + s))`` (:meth:`glide.train.config.TrainConfig.ema_rate_at`),
+so the exported EMA holds no measurable share of the initial weights.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import copy
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +40,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from glide.errors import GlideError
+from glide.errors import CheckpointError, GlideError
+from glide.io import atomic_write_text
 from glide.train import distributed as dist_util
 from glide.train.config import TrainConfig
 from glide.train.data import CaptionedImages
 from glide.train.draws import StepDraws, step_seed
-from glide.train.state import atomic_torch_save, load_state, save_state, update_ema
+from glide.train.state import (
+    atomic_torch_save,
+    check_resume,
+    read_state,
+    restore_state,
+    save_state,
+    update_ema,
+)
 
 __all__ = ["StepContext", "Task", "train"]
 
@@ -76,9 +95,30 @@ def _json_line(path: Path, record: dict[str, Any]) -> None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _has_dropout(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in module.modules())
+
+
+def run_configs(task: Task, cfg: TrainConfig, info: dist_util.DistInfo) -> dict[str, Any]:
+    """What ``config.json`` and every ``state.pt`` record of a run, and resuming compares."""
+    from glide.train.config import IMAGE_FITS
+
+    folder = cfg.data != "synthetic"
+    return {
+        "train": cfg.to_dict(),
+        "recipe": task.recipe_config,
+        "recipe_name": task.name,
+        "data": {
+            "source": task.data.source,
+            "examples": len(task.data),
+            "sha256": task.data.fingerprint(),
+            "preprocessing": IMAGE_FITS[cfg.image_fit] if folder else "rendered at size",
+        },
+        "run": {"processes": info.world_size, "dropout": _has_dropout(task.module)},
+    }
 
 
 def _check_finite(losses: dict[str, float], step: int) -> None:
@@ -121,10 +161,20 @@ def _train(
 
     run_dir = Path(cfg.out_dir)
     export_dir = Path(cfg.export_dir) if cfg.export_dir else run_dir / "export"
-    configs = {"train": cfg.to_dict(), "recipe": task.recipe_config, "recipe_name": task.name}
+    configs = run_configs(task, cfg, info)
+    # nothing of the run is written before the resume check has passed
+    stored = read_state(run_dir)
+    if stored is not None:
+        check_resume(stored, configs, run_dir)
+    log_path = run_dir / "log.jsonl"
+    start = int(stored["step"]) if stored is not None else 0
+    # lines of the steps <= the resumed one; later lines and a torn last line are dropped
+    records = read_log(log_path, warn=info.is_main)
+    log_lines = [line for line, rec in records if rec["step"] <= start]
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_json(run_dir / "config.json", configs)
+        _rewrite_log(log_path, log_lines)
     dist_util.barrier(info)
 
     module = task.module.to(device)
@@ -138,12 +188,12 @@ def _train(
         betas=(0.9, 0.999),
         eps=cfg.adam_eps,
     )
-    resumed = load_state(run_dir, model=module, ema=ema, optimizer=optimizer, configs=configs)
+    resumed = None
+    if stored is not None:
+        resumed = restore_state(stored, model=module, ema=ema, optimizer=optimizer)
+        del stored
     step = resumed["step"] if resumed else 0
     wall_before = resumed["wall_time_s"] if resumed else 0.0
-    log_path = run_dir / "log.jsonl"
-    if info.is_main:
-        _truncate_log(log_path, step)  # lines written after the state we resume from
 
     wrapped: nn.Module = module
     if info.enabled:
@@ -183,7 +233,7 @@ def _train(
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
         optimizer.step()
-        update_ema(ema, module, cfg.ema_rate)
+        update_ema(ema, module, cfg.ema_rate_at(step))
         step += 1
 
         # global means of every logged loss (sum over rows of all processes / global batch)
@@ -251,25 +301,53 @@ def _train(
     return summary
 
 
+def read_log(log_path: Path, *, warn: bool = True) -> list[tuple[str, dict[str, Any]]]:
+    """The lines of ``log.jsonl`` as (text, record); a torn LAST line (a process killed while
+    writing it) is dropped with a warning, an unreadable line elsewhere is an error."""
+    if not log_path.is_file():
+        return []
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("not a log record with an integer 'step'")
+        except ValueError as exc:
+            if number == len(lines):
+                if not warn:
+                    break
+                warnings.warn(
+                    f"{log_path}: dropped the torn last line {number} ({line[:60]!r}: {exc}), "
+                    f"left by a process killed while writing it",
+                    stacklevel=2,
+                )
+                break
+            raise CheckpointError(
+                f"{log_path}: line {number} is not a log record ({exc}); remove that line "
+                f"(or the file) and run the command again"
+            ) from None
+        out.append((line, record))
+    return out
+
+
 def _last_logged(log_path: Path) -> dict[str, float]:
     """Losses of the last line of ``log.jsonl`` (a run that was already finished)."""
-    if not log_path.is_file():
+    records = read_log(log_path)
+    if not records:
         return {}
-    lines = log_path.read_text().strip().splitlines()
-    if not lines:
-        return {}
-    record = json.loads(lines[-1])
     skip = {"step", "lr", "examples_per_s", "wall_time_s"}
-    return {k: v for k, v in record.items() if k not in skip}
+    return {k: v for k, v in records[-1][1].items() if k not in skip}
 
 
-def _truncate_log(log_path: Path, step: int) -> None:
-    """Keep the log lines of steps <= ``step`` (the resumed state), drop later ones."""
+def _rewrite_log(log_path: Path, lines: list[str]) -> None:
+    """Make ``log.jsonl`` hold exactly ``lines`` (atomically; untouched when it already does)."""
     if not log_path.is_file():
         return
-    lines = log_path.read_text().splitlines()
-    keep = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-    if len(keep) != len(lines):
-        tmp = log_path.with_name(f".{log_path.name}.tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        tmp.replace(log_path)
+    new = "".join(line + "\n" for line in lines)
+    if log_path.read_text(encoding="utf-8", errors="replace") != new:
+        atomic_write_text(log_path, new)

@@ -94,8 +94,8 @@ def make_task(cfg: TrainConfig, opts: Text2ImOptions, data: CaptionedImages | No
     model = build_trainable(opts, cfg.seed)
     if model.config.super_res or model.config.inpaint:
         raise GlideError(
-            f"model {model.config.model_class} is not a base model; use glide.train.upsample or "
-            "glide.train.inpaint"
+            f"model {model.config.model_class} is not a base model; use glide.train.upsample, "
+            "glide.train.inpaint or glide.train.upsample_inpaint"
         )
     if data is None:
         data = load_data(
@@ -104,6 +104,7 @@ def make_task(cfg: TrainConfig, opts: Text2ImOptions, data: CaptionedImages | No
             seed=cfg.data_seed,
             n=cfg.data_size,
             captions_per_image=cfg.captions_per_image,
+            image_fit=cfg.image_fit,
             progress=cfg.progress,
         )
     return make_diffusion_task(

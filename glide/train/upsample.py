@@ -8,6 +8,12 @@ noisy x_t and the clean image area-downsampled to ``--low-res`` (it resizes that
 bilinearly and concatenates it to x_t), plus the caption, and is trained with the same hybrid
 objective as the base model on the upsampler's noise schedule (linear, as the official one).
 The final EMA weights are exported as ``upsample.pt`` + ``glide_options.json``.
+
+Train/sample mismatch: the low-res conditioning in training is always a clean, area-downsampled
+real image, while at sampling time it is the base model's 64x64 sample, with that model's
+errors and artifacts. No conditioning augmentation (e.g. noising or blurring the low-res input,
+as in cascaded diffusion models) is applied here, and the paper describes none; an upsampler
+trained this way reproduces the base sample's defects rather than correcting them.
 """
 
 from __future__ import annotations
@@ -73,7 +79,12 @@ def make_task(cfg: TrainConfig, opts: UpsampleOptions, data: CaptionedImages | N
         Text2ImOptions(model=opts.model, init=opts.init, checkpoints_dir=opts.checkpoints_dir),
         cfg.seed,
     )
-    if not model.config.super_res or model.config.inpaint:
+    if model.config.super_res and model.config.inpaint:
+        raise GlideError(
+            f"model {model.config.model_class} is an inpainting upsampler; continue it with "
+            "python -m glide.train.upsample_inpaint --init ..."
+        )
+    if not model.config.super_res:
         raise GlideError(
             f"model {model.config.model_class} is not an upsampler; set super_res=true "
             "(e.g. --model embedded-upsample)"
@@ -95,6 +106,7 @@ def make_task(cfg: TrainConfig, opts: UpsampleOptions, data: CaptionedImages | N
             seed=cfg.data_seed,
             n=cfg.data_size,
             captions_per_image=cfg.captions_per_image,
+            image_fit=cfg.image_fit,
             progress=cfg.progress,
         )
 
