@@ -99,8 +99,13 @@ def choose_judges(
     real = caption_kind != "synthetic"
     deviations: list[str] = []
 
+    inception_available = inception_weights is not None or (
+        inception_cached is not None and Path(inception_cached).is_file()
+    )
     if extractor == AUTO:
         extractor = INCEPTION if real else SYNTH
+        if real and needs_fidelity and not inception_available and allow_embedded:
+            extractor = SYNTH  # the opt-in, recorded as a deviation below
     if real and extractor == SYNTH and needs_fidelity:
         if not allow_embedded:
             raise BenchError(
@@ -109,14 +114,13 @@ def choose_judges(
                 f"--inception-weights PATH) or add {OPT_IN} for a smoke test"
             )
         deviations.append(f"feature extractor {SYNTH} (synthetic shapes) on {caption_kind} images")
-    if extractor == INCEPTION and needs_fidelity and inception_weights is None:
-        if inception_cached is None or not Path(inception_cached).is_file():
-            if real:
-                raise _needs_inception_error(caption_kind)
-            raise BenchError(
-                f"--extractor {INCEPTION}: its weights are not available offline; give "
-                f"--inception-weights PATH ({INCEPTION_FILE} from {INCEPTION_SOURCE})"
-            )
+    if extractor == INCEPTION and needs_fidelity and not inception_available:
+        if real:
+            raise _needs_inception_error(caption_kind)
+        raise BenchError(
+            f"--extractor {INCEPTION}: its weights are not available offline; give "
+            f"--inception-weights PATH ({INCEPTION_FILE} from {INCEPTION_SOURCE})"
+        )
 
     if clip_model == AUTO:
         clip_model = PAPER_CLIP if real else EMBEDDED_CLIP

@@ -269,7 +269,7 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
                     "caption_subset": captions.source["subset"],
                     "reference": captions.source["reference"],
                     "reference_preprocess": captions.source["reference_preprocess"],
-                    "judges": None if evaluator is None else evaluator.judges.record(),
+                    "judges": None if evaluator is None else evaluator.judges_record(),
                     "device": device,
                     "batch_size": args.batch_size,
                     "batching": "fixed blocks of --batch-size indices; bit-identical output "

@@ -172,7 +172,7 @@ def _setup_rows(inputs: SweepInputs) -> list[tuple[str, str]]:
             (
                 "Judges",
                 f"feature extractor {judges.get('extractor', unknown)}, evaluation CLIP "
-                f"{judges.get('clip_model', unknown)}, chosen for "
+                f"{judges.get('clip_run') or judges.get('clip_model', unknown)}, chosen for "
                 f"{judges.get('caption_kind', unknown)} captions ({judges.get('rule', '')})",
             )
         )
@@ -266,7 +266,7 @@ def _judges_table(inputs: SweepInputs, view: ResultsView) -> list[Block]:
         Table(
             ("metric", "better", "judged by", "n images", "interval / notes"),
             tuple(rows),
-            widths=(2.4, 1.6, 2.6, 1.1, 6.0),
+            widths=(2.3, 1.5, 3.7, 1.0, 5.2),
         ),
     ]
     evaluation = inputs.sweep.get("evaluation") or {}

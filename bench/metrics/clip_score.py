@@ -18,7 +18,9 @@ file format and the architecture that ran go into the metric's identity and swee
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -220,6 +222,18 @@ def _state_dict_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor])
     return "; ".join(parts)
 
 
+@contextlib.contextmanager
+def _quiet_open_clip():
+    """Hide open_clip's root-logger warnings while a model is built before its weights load."""
+    logger = logging.getLogger()
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def _load_torchscript_weights(choice: ClipChoice) -> dict[str, torch.Tensor]:
     try:
         archive = torch.jit.load(str(choice.pretrained), map_location="cpu")
@@ -244,9 +258,10 @@ def load_open_clip(choice: ClipChoice):
     open_clip = _open_clip()
     if choice.weights_format == TORCHSCRIPT:
         state = _load_torchscript_weights(choice)
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            choice.architecture, pretrained=None, force_quick_gelu=choice.force_quick_gelu
-        )
+        with _quiet_open_clip():  # it warns "initialized randomly"; the weights follow below
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                choice.architecture, pretrained=None, force_quick_gelu=choice.force_quick_gelu
+            )
         transient = {name for name, _ in model.named_buffers()} - set(model.state_dict())
         state = {k: v for k, v in state.items() if k not in transient}  # e.g. attn_mask
         if "logit_scale" in state and state["logit_scale"].shape != model.logit_scale.shape:

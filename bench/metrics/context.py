@@ -274,9 +274,16 @@ class Evaluator:
                     f"installed ({CLASSIFIER_FILE}); drop caption_match from --metrics"
                 )
 
+    def judges_record(self) -> dict[str, Any]:
+        """The judge choice for sweep.json, with the CLIP that actually runs (activation)."""
+        record = self.judges.record()
+        if "clip" in self.families():
+            record["clip_run"] = self.clip_choice().label
+        return record
+
     def describe(self) -> dict[str, Any]:
         """Metadata for sweep.json: which networks judged the images."""
-        out: dict[str, Any] = {"metrics": list(self.config.metrics), "judges": self.judges.record()}
+        out: dict[str, Any] = {"metrics": list(self.config.metrics), "judges": self.judges_record()}
         families = self.families()
         if "fidelity" in families:
             out["extractor"] = self.extractor_spec().identity()

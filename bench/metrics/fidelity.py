@@ -167,10 +167,11 @@ class FeatureExtractor:
         except Exception as exc:  # noqa: BLE001 - a wrong file fails in many ways
             if spec.weights_path is None:
                 raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+            first = " ".join(line[:160] + ("..." if len(line) > 160 else "") for line in lines[:2])
             raise BenchError(
                 f"--inception-weights: {spec.weights_path} is not torch-fidelity's {spec.name} "
-                f"weights file ({type(exc).__name__}: {first[:300]}); give {INCEPTION_FILE} "
+                f"weights file ({type(exc).__name__}: {first}); give {INCEPTION_FILE} "
                 f"from {INCEPTION_SOURCE}"
             ) from None
         self.model = model.to(self.device)

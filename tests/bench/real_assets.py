@@ -126,6 +126,19 @@ def make_inception_weights(path: Path, seed: int = 0) -> Path:
     with mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None):
         model = FeatureExtractorInceptionV3("stand-in", ["2048"], empty)
     empty.unlink()
+    # Calibrate the batch norms on a few pictures, so that random weights give features that
+    # vary with the image (uncalibrated, the deep random net maps every image to one point).
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the calibration batches
+    rng = np.random.default_rng(seed)
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            batch = np.stack([_picture(rng, 128, 128) for _ in range(8)])
+            model(torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous())
+    model.eval()
     torch.save(model.state_dict(), path)
     return path
 
