@@ -1,7 +1,8 @@
 """Shared test fixtures.
 
-The GLIDE reference fixtures live in ``../shared/glide_reference`` beside the checkout (CI lays
-them out the same way); set ``GLIDE_REFERENCE_DIR`` to point elsewhere.
+The GLIDE reference fixtures ship with the tests in ``tests/data/glide_reference`` (a copy of
+the workspace's ``shared/glide_reference``; see tests/data/README.md); set
+``GLIDE_REFERENCE_DIR`` to point at another copy.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_REFERENCE = REPO_ROOT / "tests" / "data" / "glide_reference"
 
 
 def _reference_dir() -> Path:
     env = os.environ.get("GLIDE_REFERENCE_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "glide_reference"
+    return Path(env) if env else BUNDLED_REFERENCE
 
 
 @pytest.fixture(scope="session")
