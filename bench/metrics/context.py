@@ -251,14 +251,11 @@ class Evaluator:
         image fails here); without it only the cheap checks run.
         """
         families = self.families()
+        # cheap checks first: a missing file is reported before any slow work
         if "fidelity" in families:
             self.extractor_spec()
-            if load:
-                self.reference_features()
         if "clip" in families:
             self.clip_choice()
-            if load:
-                self.clip()
         if "caption_match" in families:
             try:
                 from bench.embedded import caption_match  # noqa: F401
@@ -273,6 +270,13 @@ class Evaluator:
                     f"--metrics caption_match: the attribute classifier's weights are not "
                     f"installed ({CLASSIFIER_FILE}); drop caption_match from --metrics"
                 )
+        if not load:
+            return
+        if "clip" in families:
+            self.clip()  # a weights file of another architecture fails here
+        if "fidelity" in families:
+            self.extractor()  # a wrong Inception file fails here
+            self.reference_features()  # the slow part: every reference image read and cached
 
     def judges_record(self) -> dict[str, Any]:
         """The judge choice for sweep.json, with the CLIP that actually runs (activation)."""
