@@ -11,11 +11,10 @@ conditions is compared on every slot. Gold pairs set a clean sample against a no
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
-import secrets
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlencode
 
 import numpy as np
 import sqlalchemy as sa
@@ -26,6 +25,9 @@ from human_eval.database import Database, utcnow
 from human_eval.errors import HumanEvalError
 from human_eval.gold import degrade_image
 from human_eval.runs import RunFolder, RunImage
+from human_eval.tokens import hash_token, new_token
+
+__all__ = ["hash_token"]  # re-exported: older code imports it from here
 
 STRATEGIES: tuple[str, ...] = ("fewest", "uncertain")
 SlotKey = tuple[str, str, int]  # (caption_id, caption, k-th image of that caption in a run)
@@ -33,7 +35,16 @@ SlotKey = tuple[str, str, int]  # (caption_id, caption, k-th image of that capti
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Settings of a study, stored with it (``studies.config``)."""
+    """Settings of a study, stored with it (``studies.config``).
+
+    Quality control: a rater who has answered at least ``gold_min_answered`` gold pairs with an
+    accuracy below ``gold_min_accuracy`` is *flagged* (``store.rater_quality``); flagged raters
+    are left out of the ratings by default. Agreement: ``overlap_rate`` of each rater's votes go
+    to items (comparison and question) that other raters have already judged and that this
+    rater has not seen, ``repeat_rate`` to the rater's own earlier items shown again (left and
+    right swapped, at least ``REPEAT_MIN_GAP`` tasks later). ``public``: the app's bare address
+    lists the study (otherwise raters need its link).
+    """
 
     questions: tuple[str, ...] = schema.QUESTIONS
     max_captions: int = 50
@@ -46,6 +57,9 @@ class StudyConfig:
     strategy: str = "fewest"
     allow_named_join: bool = True
     seed: int = 0
+    overlap_rate: float = 0.25
+    repeat_rate: float = 0.1
+    public: bool = False
 
     def __post_init__(self) -> None:
         bad = [q for q in self.questions if q not in schema.QUESTIONS]
@@ -64,6 +78,18 @@ class StudyConfig:
             raise HumanEvalError(f"--gold-noise: {self.gold_noise!r}; give a value in (0, 1]")
         if not (0.0 <= self.gold_min_accuracy <= 1.0):
             raise HumanEvalError(f"--gold-min-accuracy: {self.gold_min_accuracy!r}; in [0, 1]")
+        for name in ("overlap_rate", "repeat_rate"):
+            value = getattr(self, name)
+            if not (0.0 <= value < 1.0) or not math.isfinite(value):
+                raise HumanEvalError(
+                    f"--{name.replace('_', '-')}: {value!r}; give a fraction in [0, 1)"
+                )
+        if self.gold_rate + self.overlap_rate + self.repeat_rate >= 1.0:
+            raise HumanEvalError(
+                f"--gold-rate + --overlap-rate + --repeat-rate = "
+                f"{self.gold_rate + self.overlap_rate + self.repeat_rate:g}; must stay below 1 "
+                "(the rest of the votes go to items nobody has judged yet)"
+            )
         if self.strategy not in STRATEGIES:
             raise HumanEvalError(f"--strategy: {self.strategy!r}; choose from {STRATEGIES}")
 
@@ -89,10 +115,6 @@ class CreatedStudy:
     n_gold: int
     reference: str
     conditions: list[str] = field(default_factory=list)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def slot_images(run: RunFolder) -> dict[SlotKey, RunImage]:
@@ -213,8 +235,8 @@ def create_study(
     runs, config, reference, slots = plan.runs, plan.config, plan.reference, plan.slots
     per_run = [slot_images(run) for run in runs]
     n_gold = len(plan.gold)
-    admin_token = admin_token or secrets.token_urlsafe(18)
-    invite_tokens = [secrets.token_urlsafe(12) for _ in range(invites)]
+    admin_token = admin_token or new_token(18)
+    invite_tokens = [new_token(12) for _ in range(invites)]
     now = utcnow()
     try:
         with db.write() as conn:
@@ -327,7 +349,10 @@ def create_study(
             if invite_tokens:
                 conn.execute(
                     sa.insert(schema.invites),
-                    [dict(token=t, study_id=study_id, created_at=now) for t in invite_tokens],
+                    [
+                        dict(token_sha256=hash_token(t), study_id=study_id, created_at=now)
+                        for t in invite_tokens
+                    ],
                 )
     except IntegrityError:
         raise HumanEvalError(
@@ -348,11 +373,20 @@ def create_study(
 def add_invites(db: Database, study_id: int, n: int) -> list[str]:
     if n < 1:
         raise HumanEvalError(f"--n: {n}; give the number of invite tokens to create (>= 1)")
-    tokens = [secrets.token_urlsafe(12) for _ in range(n)]
+    tokens = [new_token(12) for _ in range(n)]
     now = utcnow()
     with db.write() as conn:
         conn.execute(
             sa.insert(schema.invites),
-            [dict(token=t, study_id=study_id, created_at=now) for t in tokens],
+            [dict(token_sha256=hash_token(t), study_id=study_id, created_at=now) for t in tokens],
         )
     return tokens
+
+
+def invite_link(study: str, token: str) -> str:
+    """The query part of an invite link (URL-encoded: study names may hold any character)."""
+    return "?" + urlencode({"study": study, "invite": token})
+
+
+def study_link(study: str) -> str:
+    return "?" + urlencode({"study": study})

@@ -4,13 +4,20 @@ Two back-ends. SQLite (the default; ``sqlite:///path/votes.db``) runs in WAL mod
 ``synchronous=FULL`` so a committed vote survives a crash, and every write transaction starts
 with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing.
 PostgreSQL (``postgresql+psycopg://user:pass@host:port/db``) is for studies with many concurrent
-raters. Nothing touches the disk or the server until the URL has been checked.
+raters. Nothing touches the disk or the server until the URL has been checked. A SQLite file is
+created readable and writable by its owner only (its -wal and -shm files inherit that), since it
+holds the votes and the hashes of every token.
+
+Every command takes the URL from ``--db`` or, when that is not given, from the environment
+variable ``HUMAN_EVAL_DB`` (so a PostgreSQL password need not appear on a command line).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +27,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from human_eval import schema
+from human_eval import migrations, schema
 from human_eval.errors import HumanEvalError
-from human_eval.migrations import apply_migrations, read_version
 
+ENV_DB = "HUMAN_EVAL_DB"
 URL_HELP = (
     "use sqlite:///relative/votes.db, sqlite:////absolute/votes.db or "
     "postgresql+psycopg://user:password@host:5432/dbname"
@@ -71,6 +78,16 @@ def parse_db_url(text: str) -> URL:
     raise HumanEvalError(f"--db: unsupported database {url.drivername!r} in {text!r}; {URL_HELP}")
 
 
+def db_url_from(value: str | None) -> str:
+    """The database URL from ``--db``, else from the environment variable HUMAN_EVAL_DB."""
+    if value:
+        return value
+    env = os.environ.get(ENV_DB, "").strip()
+    if env:
+        return env
+    raise HumanEvalError(f"--db: no database URL; give --db URL or set {ENV_DB}; {URL_HELP}")
+
+
 def describe_url(url: URL) -> str:
     """The URL with any password hidden (for logs, metadata and messages)."""
     return url.render_as_string(hide_password=True)
@@ -85,6 +102,8 @@ class Database:
     # SQLite has one writer at a time: queue this process's writers on a lock instead of letting
     # them spin in SQLite's busy handler (other processes still wait on the busy timeout).
     _write_lock: threading.Lock | None = None
+    # files made owner-only when opened with create or migrate (SQLite)
+    tightened: list[str] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -110,8 +129,74 @@ class Database:
                 yield conn
                 txn.rollback()
 
+    @contextlib.contextmanager
+    def migration(self) -> Iterator[Connection]:
+        """A write transaction for schema upgrades. On SQLite, foreign-key enforcement is off on
+        its connection (tables are rebuilt) and every foreign key is checked before commit."""
+        lock = self._write_lock if self._write_lock is not None else contextlib.nullcontext()
+        with lock, self.engine.connect().execution_options(human_eval_write=True) as conn:
+            if self.is_sqlite:
+                # must run outside a transaction to take effect; secure_delete zeroes the pages
+                # of the rebuilt tables, which held keys and tokens in plain text
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+                conn.connection.driver_connection.execute("PRAGMA secure_delete = ON")
+            try:
+                with conn.begin():
+                    yield conn
+                    if self.is_sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
+            finally:
+                if self.is_sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+                    conn.connection.driver_connection.execute("PRAGMA secure_delete = OFF")
+
+    def scrub(self) -> None:
+        """After a migration that replaced plain-text secrets: rewrite the storage so no old
+        copy of them survives (SQLite: VACUUM and a truncating WAL checkpoint; PostgreSQL:
+        VACUUM FULL of the tables that held them)."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            if self.is_sqlite:
+                raw.execute("VACUUM")
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                raw.rollback()
+                raw.autocommit = True
+                try:
+                    raw.execute("VACUUM FULL raters, invites")
+                finally:
+                    raw.autocommit = False
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty file that only its owner may read or write (no-op if it exists)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def tighten_permissions(url: URL) -> list[str]:
+    """Make an existing SQLite database (and its -wal/-shm files) owner-only; returns the files
+    whose permissions changed. Nothing to do for PostgreSQL."""
+    if url.get_backend_name() != "sqlite":
+        return []
+    changed = []
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path = Path(url.database + suffix)
+        if not path.is_file():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+            changed.append(str(path))
+    return changed
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -162,6 +247,8 @@ def open_database(text: str, *, create: bool = False, migrate: bool = False) -> 
                 f"--db: database file {str(path)!r} does not exist; create a study first with "
                 "`python -m human_eval.study create --db URL --name NAME RUN_FOLDER...`"
             )
+        if create:
+            _create_private_file(path)
         engine = _sqlite_engine(url)
     else:
         engine = sa.create_engine(
@@ -182,37 +269,44 @@ def open_database(text: str, *, create: bool = False, migrate: bool = False) -> 
     except HumanEvalError:
         db.dispose()
         raise
+    if create or migrate:
+        db.tightened = tighten_permissions(url)
     return db
 
 
 def _prepare_schema(db: Database, *, create: bool, migrate: bool) -> None:
     with db.read() as conn:
-        version = read_version(conn)
-    if version is None:
+        state = migrations.read_state(conn)
+    head = migrations.head_revision()
+    if state.empty:
         if not create:
             raise HumanEvalError(
                 f"--db: database {db.display_url!r} holds no human_eval schema; create a study "
                 "first with `python -m human_eval.study create --db URL ...`"
             )
         with db.write() as conn:
-            if read_version(conn) is None:  # another process may have created it meanwhile
+            if migrations.read_state(conn).empty:  # another process may have created it
                 schema.metadata.create_all(conn)
-                conn.execute(
-                    sa.insert(schema.schema_migrations).values(
-                        version=schema.SCHEMA_VERSION, name="create", applied_at=utcnow()
-                    )
-                )
+                migrations.stamp_new(conn)
         return
-    if version > schema.SCHEMA_VERSION:
+    if state.revision == head:
+        return
+    known = migrations.known_revisions()
+    if state.revision not in known:
         raise HumanEvalError(
-            f"--db: database {db.display_url!r} has schema version {version}, newer than this "
-            f"glide-bench ({schema.SCHEMA_VERSION}); upgrade glide-bench"
+            f"--db: database {db.display_url!r} has schema revision {state.revision!r} "
+            f"(legacy version {state.legacy_version}), newer than this glide-bench ({head}); "
+            "upgrade glide-bench"
         )
-    if version < schema.SCHEMA_VERSION:
-        if not (create or migrate):
-            raise HumanEvalError(
-                f"--db: database {db.display_url!r} has schema version {version}; this glide-bench "
-                f"needs {schema.SCHEMA_VERSION}: run `python -m human_eval.study migrate --db URL`"
-            )
-        with db.write() as conn:
-            apply_migrations(conn, read_version(conn) or 0)
+    if not (create or migrate):
+        raise HumanEvalError(
+            f"--db: database {db.display_url!r} has schema revision {state.revision}; this "
+            f"glide-bench needs {head}: back the database up, then run "
+            "`python -m human_eval.study migrate --db URL`"
+        )
+    with db.migration() as conn:
+        applied = []
+        if migrations.read_state(conn).revision != head:  # or another process did it
+            applied = migrations.upgrade(conn)
+    if "0002" in applied:  # rater keys and invite tokens were in plain text before it
+        db.scrub()

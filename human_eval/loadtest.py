@@ -4,8 +4,9 @@ Each rater is a thread running the app's own code path (one shared ``VoteStore``
 Streamlit server shares it between sessions): next pair, vote, next pair... A share of the votes
 is also submitted a second time *concurrently* from another thread (a double click); exactly one
 of the two may be recorded. At the end the database is compared with what the raters were told:
-every confirmed vote must be there (zero lost) and no (rater, comparison, question) twice (zero
-duplicated). Prints votes per second.
+every confirmed vote must be there (zero lost) and no (rater, comparison, question, showing)
+twice (zero duplicated; a rater's deliberate repeat of an item for intra-rater consistency is
+its second showing). Prints votes per second.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 
 from human_eval import schema
 from human_eval.create import StudyConfig, create_study
-from human_eval.database import Database, open_database
+from human_eval.database import Database, db_url_from, open_database
 from human_eval.errors import HumanEvalError
 from human_eval.runs import load_runs
 from human_eval.store import VoteStore
@@ -144,16 +145,16 @@ def run_load(
     with db.read() as conn:
         rows = (
             conn.execute(
-                sa.select(v.c.assignment_id, v.c.rater_id, v.c.comparison_id, v.c.question).where(
-                    v.c.rater_id.in_(rater_ids)
-                )
+                sa.select(
+                    v.c.assignment_id, v.c.rater_id, v.c.comparison_id, v.c.question, v.c.repeat
+                ).where(v.c.rater_id.in_(rater_ids))
             ).all()
             if rater_ids
             else []
         )
     in_db = {r.assignment_id for r in rows}
     said = set().union(*confirmed.values()) if confirmed else set()
-    keys = [(r.rater_id, r.comparison_id, r.question) for r in rows]
+    keys = [(r.rater_id, r.comparison_id, r.question, r.repeat) for r in rows]
     return LoadResult(
         raters=raters,
         seconds=elapsed,
@@ -174,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--db",
-        required=True,
-        help="database URL (a SQLite file is created if missing; a PostgreSQL database must exist)",
+        default=None,
+        help="database URL (a SQLite file is created if missing; a PostgreSQL database must "
+        "exist; default: the environment variable HUMAN_EVAL_DB)",
     )
     p.add_argument(
         "--study",
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.raters < 1 or args.seconds <= 0:
             raise HumanEvalError("--raters must be >= 1 and --seconds > 0")
-        db = open_database(args.db, create=args.study is None)
+        db = open_database(db_url_from(args.db), create=args.study is None)
         try:
             study = args.study
             if study is None:

@@ -5,10 +5,18 @@ the run folders, or degraded copies stored in the database for gold pairs) and *
 (two images of the same caption from two conditions, or a gold pair). A *rater* is shown
 *assignments* (one comparison, one question, a recorded left/right order) and answers each with
 one *vote*. The unique constraints make a vote idempotent: a double click or a reload can never
-record a second vote for the same rater, comparison and question.
+record a second vote for the same rater, comparison, question and showing (``repeat`` 0 is the
+first showing, 1 the rater's own repeat of it for intra-rater consistency).
 
-``SCHEMA_VERSION`` is the version these tables describe; ``human_eval.migrations`` upgrades older
-databases to it.
+Secrets are stored as SHA-256 hashes only: the admin token, each rater's personal key (the
+``?r=`` part of their page address) and each invite token. A rater's ``name_key`` (the name
+case-folded with its white space collapsed) is unique per study, so 'Alice' and ' alice ' are
+one rater.
+
+The tables' version is kept by Alembic (``human_eval/db_migrations``, revision
+``ALEMBIC_HEAD``). ``schema_migrations`` is the version table of the releases before Alembic
+(version 1); it is stamped ``SCHEMA_VERSION`` = 2 as well, so that an older glide-bench refuses
+a database it can no longer read instead of misreading it.
 """
 
 from __future__ import annotations
@@ -26,13 +34,15 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the pre-Alembic version marker (see above)
+ALEMBIC_HEAD = "0002"  # revision of human_eval/db_migrations/versions these tables describe
 
 QUESTIONS: tuple[str, ...] = ("photorealism", "caption")
 QUESTION_TEXT: dict[str, str] = {
@@ -41,6 +51,10 @@ QUESTION_TEXT: dict[str, str] = {
 }
 CHOICES: tuple[str, ...] = ("left", "right", "tie")
 OUTCOMES: tuple[str, ...] = ("a", "b", "tie")
+# Why an assignment was made: a first showing of an item nobody has judged yet ("new"), an item
+# others have judged ("overlap", for inter-rater agreement), the rater's own repeat of an item
+# ("repeat", for intra-rater consistency) or a gold pair ("gold").
+ASSIGNMENT_KINDS: tuple[str, ...] = ("new", "overlap", "repeat", "gold")
 
 metadata = MetaData()
 
@@ -113,21 +127,26 @@ raters = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("study_id", ForeignKey("studies.id"), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("key", String(64), nullable=False, unique=True),  # resumes a session after reload
-    Column("invite_token", String(64), nullable=True, unique=True),
+    Column("name", String(200), nullable=False),  # as typed, white space collapsed
+    Column("name_key", String(200), nullable=False),  # case-folded: one rater per spelling
+    Column("key_sha256", String(64), nullable=False),  # hash of the key that resumes a session
+    Column("invite_sha256", String(64), nullable=True),  # hash of the invite token used to join
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("excluded", Boolean, nullable=False, default=False),
     Column("excluded_reason", Text, nullable=True),
     UniqueConstraint("study_id", "name", name="uq_rater_name"),
+    UniqueConstraint("study_id", "name_key", name="uq_rater_name_key"),
+    UniqueConstraint("key_sha256", name="uq_rater_key"),
+    UniqueConstraint("invite_sha256", name="uq_rater_invite"),
 )
 
 invites = Table(
     "invites",
     metadata,
-    Column("token", String(64), primary_key=True),
+    Column("token_sha256", String(64), nullable=False),
     Column("study_id", ForeignKey("studies.id"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("token_sha256", name="pk_invites"),
 )
 
 assignments = Table(
@@ -140,7 +159,11 @@ assignments = Table(
     Column("question", String(20), nullable=False),
     Column("left_is_a", Boolean, nullable=False),
     Column("shown_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("rater_id", "comparison_id", "question", name="uq_assignment"),
+    Column("repeat", Integer, nullable=False, server_default="0"),
+    Column("kind", String(8), nullable=False, server_default="new"),
+    UniqueConstraint("rater_id", "comparison_id", "question", "repeat", name="uq_assignment"),
+    CheckConstraint("repeat IN (0, 1)", name="ck_assignment_repeat"),
+    CheckConstraint("kind IN ('new', 'overlap', 'repeat', 'gold')", name="ck_assignment_kind"),
 )
 
 votes = Table(
@@ -158,7 +181,8 @@ votes = Table(
     Column("is_gold", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("response_ms", Integer, nullable=True),
-    UniqueConstraint("rater_id", "comparison_id", "question", name="uq_vote"),
+    Column("repeat", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("rater_id", "comparison_id", "question", "repeat", name="uq_vote"),
     CheckConstraint("choice IN ('left', 'right', 'tie')", name="ck_vote_choice"),
     CheckConstraint("outcome IN ('a', 'b', 'tie')", name="ck_vote_outcome"),
     CheckConstraint("question IN ('photorealism', 'caption')", name="ck_vote_question"),

@@ -1,13 +1,15 @@
 """``python -m human_eval.study``: create and manage studies.
 
 Subcommands: ``create`` (a study from run or sweep folders), ``list``, ``invite`` (more invite
-tokens), ``exclude`` / ``include`` (a rater), ``export`` (all votes as CSV or Parquet) and
-``migrate`` (upgrade an older database schema).
+tokens), ``configure`` (change a study's settings: flagging rule, overlaps, public), ``exclude`` /
+``include`` (a rater), ``export`` (all votes as CSV or Parquet) and ``migrate`` (upgrade an older
+database schema in place). ``--db`` defaults to the environment variable HUMAN_EVAL_DB.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -18,14 +20,21 @@ from human_eval.create import (
     add_invites,
     check_create_args,
     create_study,
+    invite_link,
     plan_study,
 )
-from human_eval.database import open_database, parse_db_url
+from human_eval.database import (
+    ENV_DB,
+    db_url_from,
+    open_database,
+    parse_db_url,
+)
 from human_eval.errors import HumanEvalError
 from human_eval.io_utils import atomic_path
 from human_eval.runs import load_runs
-from human_eval.store import list_studies, load_study
+from human_eval.store import flagging_rule, list_studies, load_study
 from human_eval.tables import set_excluded, votes_frame
+from human_eval.tokens import invite_rater_name
 
 _DEFAULTS = StudyConfig()
 
@@ -33,9 +42,49 @@ _DEFAULTS = StudyConfig()
 def _db_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
-        required=True,
-        help="database URL: sqlite:///votes.db (a file, "
-        "created by `create` if missing) or postgresql+psycopg://user:pw@host:5432/db",
+        default=None,
+        help="database URL: sqlite:///votes.db (a file, created by `create` if missing, "
+        "readable by its owner only) or postgresql+psycopg://user:pw@host:5432/db (default: "
+        f"the environment variable {ENV_DB}, which keeps a password off the command line)",
+    )
+
+
+def _rate_args(p: argparse.ArgumentParser, defaults: StudyConfig | None) -> None:
+    """Settings that ``create`` sets and ``configure`` changes (None: keep the current value)."""
+
+    def default(name: str):  # noqa: ANN202
+        return None if defaults is None else getattr(defaults, name)
+
+    def said(name: str) -> str:
+        return "" if defaults is None else f" (default {getattr(defaults, name)})"
+
+    p.add_argument(
+        "--gold-min-answered",
+        type=int,
+        default=default("gold_min_answered"),
+        help="flagging rule: gold pairs a rater must answer before being judged"
+        + said("gold_min_answered"),
+    )
+    p.add_argument(
+        "--gold-min-accuracy",
+        type=float,
+        default=default("gold_min_accuracy"),
+        help="flagging rule: raters below this gold-pair accuracy are flagged, and left out of "
+        "the ratings by default" + said("gold_min_accuracy"),
+    )
+    p.add_argument(
+        "--overlap-rate",
+        type=float,
+        default=default("overlap_rate"),
+        help="share of each rater's votes on items other raters have judged (inter-rater "
+        "agreement)" + said("overlap_rate"),
+    )
+    p.add_argument(
+        "--repeat-rate",
+        type=float,
+        default=default("repeat_rate"),
+        help="share of each rater's votes that repeat their own earlier items, sides swapped "
+        "(intra-rater consistency)" + said("repeat_rate"),
     )
 
 
@@ -94,19 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_DEFAULTS.gold_noise,
         help=f"noise strength of gold images in (0, 1] (default {_DEFAULTS.gold_noise})",
     )
-    c.add_argument(
-        "--gold-min-answered",
-        type=int,
-        default=_DEFAULTS.gold_min_answered,
-        help="gold pairs a rater must answer before being judged (default "
-        f"{_DEFAULTS.gold_min_answered})",
-    )
-    c.add_argument(
-        "--gold-min-accuracy",
-        type=float,
-        default=_DEFAULTS.gold_min_accuracy,
-        help=f"raters below this gold accuracy are flagged (default {_DEFAULTS.gold_min_accuracy})",
-    )
+    _rate_args(c, _DEFAULTS)
     c.add_argument(
         "--strategy",
         choices=STRATEGIES,
@@ -118,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--invite-only",
         action="store_true",
         help="raters join only with an invite token (not by name)",
+    )
+    c.add_argument(
+        "--public",
+        action="store_true",
+        help="list the study on the app's bare address (otherwise raters need its link)",
     )
     c.add_argument("--invites", type=int, default=0, help="invite tokens to create (default 0)")
     c.add_argument(
@@ -146,6 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--study", required=True, help="study name")
     inv.add_argument("--n", type=int, default=1, help="number of tokens (default 1)")
 
+    cf = sub.add_parser(
+        "configure",
+        help="change a study's settings (flagging rule, overlaps, repeats, votes per rater, "
+        "public); a running app picks them up within 30 s",
+    )
+    _db_arg(cf)
+    cf.add_argument("--study", required=True, help="study name")
+    _rate_args(cf, None)
+    cf.add_argument("--votes-per-rater", type=int, default=None, help="votes asked of each rater")
+    cf.add_argument(
+        "--public",
+        choices=("yes", "no"),
+        default=None,
+        help="yes: list the study on the app's bare address; no: reachable by its link only",
+    )
+
     for name, text in (
         ("exclude", "exclude a rater from the ratings"),
         ("include", "include an excluded rater again"),
@@ -153,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
         e = sub.add_parser(name, help=text)
         _db_arg(e)
         e.add_argument("--study", required=True, help="study name")
-        e.add_argument("--rater", required=True, help="rater name")
+        e.add_argument(
+            "--rater", required=True, help="rater name (upper/lower case and spaces ignored)"
+        )
         if name == "exclude":
             e.add_argument("--reason", default="", help="why (shown on the admin page)")
 
@@ -162,12 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--study", required=True, help="study name")
     ex.add_argument("--out", required=True, help="output file ending in .csv or .parquet")
 
-    mig = sub.add_parser("migrate", help="upgrade the database schema to this version")
+    mig = sub.add_parser(
+        "migrate",
+        help="upgrade the database schema in place, votes kept (back it up first); also makes "
+        "a SQLite file readable by its owner only",
+    )
     _db_arg(mig)
     return p
 
 
 def _create(args: argparse.Namespace) -> int:
+    args.db = db_url_from(args.db)
     parse_db_url(args.db)  # a bad URL fails before anything is read or written
     config = StudyConfig(
         questions=tuple(args.questions),
@@ -181,6 +246,9 @@ def _create(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         allow_named_join=not args.invite_only,
         seed=args.seed,
+        overlap_rate=args.overlap_rate,
+        repeat_rate=args.repeat_rate,
+        public=args.public,
     )
     check_create_args(args.name, args.admin_token, args.invites)
     plan = plan_study(load_runs(args.runs), config, args.reference)
@@ -195,13 +263,63 @@ def _create(args: argparse.Namespace) -> int:
         f"{made.n_gold} gold pairs; reference {made.reference!r}"
     )
     print(f"admin token (shown once, keep it): {made.admin_token}")
-    for token in made.invite_tokens:
-        print(f"invite: ?study={made.name}&invite={token}")
-    print(f"serve it: python -m human_eval.serve --db {args.db}")
+    _print_invites(made.name, made.invite_tokens)
+    print(
+        f"{flagging_rule(config)}; overlap rate {config.overlap_rate}, repeat rate "
+        f"{config.repeat_rate}"
+    )
+    print(
+        "serve it: python -m human_eval.serve --db URL (or set HUMAN_EVAL_DB); admin page: "
+        f"{_admin_link(made.name)}"
+    )
     return 0
 
 
+def _print_invites(study: str, tokens: list[str]) -> None:
+    """Each invite link once (only hashes are stored) with the rater name it will get."""
+    for token in tokens:
+        print(f"invite: {invite_link(study, token)}  (rater name {invite_rater_name(token)})")
+
+
+def _admin_link(study: str) -> str:
+    from urllib.parse import urlencode
+
+    return "?" + urlencode({"study": study, "page": "admin"})
+
+
+def _configure(db, args: argparse.Namespace) -> None:  # noqa: ANN001
+    import sqlalchemy as sa
+
+    study = load_study(db, args.study)
+    changes = {
+        name: getattr(args, name)
+        for name in (
+            "gold_min_answered",
+            "gold_min_accuracy",
+            "overlap_rate",
+            "repeat_rate",
+            "votes_per_rater",
+        )
+        if getattr(args, name) is not None
+    }
+    if args.public is not None:
+        changes["public"] = args.public == "yes"
+    if not changes:
+        raise HumanEvalError("configure: give at least one setting to change (see --help)")
+    config = dataclasses.replace(study.config, **changes)  # checked by StudyConfig
+    with db.write() as conn:
+        conn.execute(
+            sa.update(schema.studies)
+            .where(schema.studies.c.id == study.id)
+            .values(config=config.to_json())
+        )
+    for name, value in changes.items():
+        print(f"{name}: {getattr(study.config, name)} -> {value}")
+    print(flagging_rule(config))
+
+
 def _export(args: argparse.Namespace) -> int:
+    args.db = db_url_from(args.db)
     out = Path(args.out)
     if out.suffix not in (".csv", ".parquet"):
         raise HumanEvalError(f"--out: {args.out!r}; end the file name in .csv or .parquet")
@@ -226,17 +344,22 @@ def run(args: argparse.Namespace) -> int:
         return _create(args)
     if args.command == "export":
         return _export(args)
+    args.db = db_url_from(args.db)
     db = open_database(args.db, migrate=args.command == "migrate")
     try:
         if args.command == "list":
+            public = set(list_studies(db, public_only=True))
             for name in list_studies(db):
-                print(name)
+                print(name + ("  (public)" if name in public else ""))
         elif args.command == "migrate":
-            print(f"schema of {db.display_url} is at version {schema.SCHEMA_VERSION}")
+            print(f"schema of {db.display_url} is at revision {schema.ALEMBIC_HEAD}")
+            for path in db.tightened or []:
+                print(f"{path}: now readable and writable by its owner only")
+        elif args.command == "configure":
+            _configure(db, args)
         elif args.command == "invite":
             study = load_study(db, args.study)
-            for token in add_invites(db, study.id, args.n):
-                print(f"invite: ?study={study.name}&invite={token}")
+            _print_invites(study.name, add_invites(db, study.id, args.n))
         elif args.command in ("exclude", "include"):
             study = load_study(db, args.study)
             set_excluded(

@@ -2,8 +2,12 @@
 
 ``votes_frame`` has one row per vote with everything needed to analyse it without the database:
 who, which comparison and question, the two conditions, which one was on the left, what was
-clicked and what that means in comparison terms. ``raters_frame`` adds gold-pair accuracy and
-the flag for raters who fail gold pairs.
+clicked and what that means in comparison terms, whether it was the rater's own repeat of an
+item (``repeat`` 1: for intra-rater consistency only, not a second vote for the ratings) and why
+the item was scheduled (``assignment_kind``), and whether the rater is excluded by the admin or
+flagged by the gold pairs. ``raters_frame`` is ``store.rater_quality`` as a table;
+``exclusion_summary`` counts who and what is left out of the ratings, and why;
+``repeat_pairs`` pairs each repeat with the rater's first answer.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import sqlalchemy as sa
 from human_eval import schema
 from human_eval.database import Database
 from human_eval.errors import HumanEvalError
-from human_eval.store import Study
+from human_eval.store import Study, flagging_rule, rater_quality
+from human_eval.tokens import name_key
 
 VOTE_COLUMNS = [
     "vote_id",
@@ -22,6 +27,7 @@ VOTE_COLUMNS = [
     "rater",
     "rater_id",
     "rater_excluded",
+    "rater_flagged",
     "comparison_id",
     "question",
     "is_gold",
@@ -38,6 +44,8 @@ VOTE_COLUMNS = [
     "winner",
     "created_at",
     "response_ms",
+    "repeat",
+    "assignment_kind",
 ]
 
 
@@ -55,7 +63,7 @@ def conditions_frame(db: Database, study: Study) -> pd.DataFrame:
 
 
 def votes_frame(db: Database, study: Study) -> pd.DataFrame:
-    v, c, r = schema.votes, schema.comparisons, schema.raters
+    v, c, r, a = schema.votes, schema.comparisons, schema.raters, schema.assignments
     ca, cb = schema.conditions.alias("ca"), schema.conditions.alias("cb")
     query = (
         sa.select(
@@ -76,9 +84,12 @@ def votes_frame(db: Database, study: Study) -> pd.DataFrame:
             v.c.outcome,
             v.c.created_at,
             v.c.response_ms,
+            v.c.repeat,
+            a.c.kind,
         )
         .join(c, c.c.id == v.c.comparison_id)
         .join(r, r.c.id == v.c.rater_id)
+        .join(a, a.c.id == v.c.assignment_id)
         .outerjoin(ca, ca.c.id == c.c.condition_a_id)
         .outerjoin(cb, cb.c.id == c.c.condition_b_id)
         .where(v.c.study_id == study.id)
@@ -106,9 +117,14 @@ def votes_frame(db: Database, study: Study) -> pd.DataFrame:
             "outcome",
             "created_at",
             "response_ms",
+            "repeat",
+            "assignment_kind",
         ],
     )
     df["study"] = study.name
+    flagged = {q.rater_id for q in rater_quality(db, study) if q.flagged}
+    df["rater_flagged"] = df["rater_id"].isin(flagged)
+    df["repeat"] = df["repeat"].astype(int)
     for col in ("rater_excluded", "is_gold", "left_is_a"):
         df[col] = df[col].astype(bool)
     gold_a, gold_b = "(gold: clean)", "(gold: noised)"
@@ -121,40 +137,104 @@ def votes_frame(db: Database, study: Study) -> pd.DataFrame:
     return df[VOTE_COLUMNS]
 
 
+RATER_COLUMNS = [
+    "rater",
+    "status",
+    "flagged",
+    "excluded",
+    "n_votes",
+    "gold_answered",
+    "gold_correct",
+    "gold_accuracy",
+    "excluded_reason",
+    "joined_at",
+    "rater_id",
+]
+
+
 def raters_frame(db: Database, study: Study, votes: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per rater: votes, gold answered / correct / accuracy, flagged, excluded."""
-    r = schema.raters
-    with db.read() as conn:
-        rows = conn.execute(
-            sa.select(r.c.id, r.c.name, r.c.excluded, r.c.excluded_reason, r.c.created_at)
-            .where(r.c.study_id == study.id)
-            .order_by(r.c.id)
-        ).all()
-    raters = pd.DataFrame(
-        rows, columns=["rater_id", "rater", "excluded", "excluded_reason", "joined_at"]
+    """One row per rater: status (ok / flagged / excluded), flagged by the gold pairs under the
+    study's rule, excluded by the admin, votes, gold answered / correct / accuracy (NaN before
+    the first gold answer), the exclusion reason, when they joined. ``votes`` is unused (kept
+    for callers that pass it)."""
+    del votes
+    rows = [
+        dict(
+            rater=q.name,
+            status=q.status,
+            flagged=q.flagged,
+            excluded=q.excluded,
+            n_votes=q.n_votes,
+            gold_answered=q.gold_answered,
+            gold_correct=q.gold_correct,
+            gold_accuracy=q.gold_accuracy,
+            excluded_reason=q.excluded_reason,
+            joined_at=q.joined_at,
+            rater_id=q.rater_id,
+        )
+        for q in rater_quality(db, study)
+    ]
+    df = pd.DataFrame(rows, columns=RATER_COLUMNS)
+    for col in ("flagged", "excluded"):
+        df[col] = df[col].astype(bool)
+    for col in ("n_votes", "gold_answered", "gold_correct"):
+        df[col] = df[col].astype(int)
+    df["gold_accuracy"] = df["gold_accuracy"].astype(float)
+    return df
+
+
+def exclusion_summary(study: Study, raters: pd.DataFrame) -> dict:
+    """Who and how many votes are left out of the ratings by default, and why.
+
+    ``raters`` is ``raters_frame``. Excluded (by the admin) comes first: a rater both excluded
+    and flagged counts as excluded.
+    """
+    excluded = raters[raters["excluded"]]
+    flagged = raters[raters["flagged"] & ~raters["excluded"]]
+    return dict(
+        rule=flagging_rule(study.config),
+        raters=int(len(raters)),
+        votes=int(raters["n_votes"].sum()),
+        raters_excluded=int(len(excluded)),
+        votes_excluded=int(excluded["n_votes"].sum()),
+        raters_flagged=int(len(flagged)),
+        votes_flagged=int(flagged["n_votes"].sum()),
+        raters_left_out=int(len(excluded) + len(flagged)),
+        votes_left_out=int(excluded["n_votes"].sum() + flagged["n_votes"].sum()),
     )
-    raters["excluded"] = raters["excluded"].astype(bool)
-    votes = votes_frame(db, study) if votes is None else votes
-    n_votes = votes.groupby("rater_id").size()
-    gold = votes[votes["is_gold"]]
-    answered = gold.groupby("rater_id").size()
-    correct = (gold["outcome"] == gold["gold_answer"]).groupby(gold["rater_id"]).sum()
-    raters["n_votes"] = raters["rater_id"].map(n_votes).fillna(0).astype(int)
-    raters["gold_answered"] = raters["rater_id"].map(answered).fillna(0).astype(int)
-    raters["gold_correct"] = raters["rater_id"].map(correct).fillna(0).astype(int)
-    # accuracy is undefined (NaN) for a rater who has answered no gold pair yet
-    raters["gold_accuracy"] = raters["gold_correct"] / raters["gold_answered"].where(
-        raters["gold_answered"] > 0
+
+
+def repeat_pairs(votes: pd.DataFrame) -> pd.DataFrame:
+    """Each intra-rater repeat next to the same rater's first answer on that item.
+
+    Columns: rater_id, rater, comparison_id, question, is_gold, first_outcome, repeat_outcome,
+    consistent (same outcome in comparison terms; the sides were swapped for the repeat).
+    """
+    keys = ["rater_id", "comparison_id", "question"]
+    first = votes[votes["repeat"] == 0][keys + ["rater", "is_gold", "outcome"]]
+    again = votes[votes["repeat"] == 1][keys + ["outcome"]]
+    pairs = first.merge(again, on=keys, suffixes=("_first", "_repeat"))
+    pairs = pairs.rename(
+        columns={"outcome_first": "first_outcome", "outcome_repeat": "repeat_outcome"}
     )
-    cfg = study.config
-    raters["flagged"] = (raters["gold_answered"] >= cfg.gold_min_answered) & (
-        raters["gold_accuracy"] < cfg.gold_min_accuracy
-    )
-    return raters
+    pairs["consistent"] = pairs["first_outcome"] == pairs["repeat_outcome"]
+    return pairs[
+        [
+            "rater_id",
+            "rater",
+            "comparison_id",
+            "question",
+            "is_gold",
+            "first_outcome",
+            "repeat_outcome",
+            "consistent",
+        ]
+    ]
 
 
 def progress_frame(db: Database, study: Study) -> pd.DataFrame:
-    """Per question: votes, comparisons with at least one vote, comparisons in the study."""
+    """Per question: votes (first showings), comparisons with at least one vote, comparisons
+    in the study."""
     v, c = schema.votes, schema.comparisons
     with db.read() as conn:
         n_comp = conn.execute(
@@ -162,7 +242,7 @@ def progress_frame(db: Database, study: Study) -> pd.DataFrame:
         ).scalar_one()
         rows = conn.execute(
             sa.select(v.c.question, sa.func.count(), sa.func.count(sa.distinct(v.c.comparison_id)))
-            .where(v.c.study_id == study.id, v.c.is_gold.is_(False))
+            .where(v.c.study_id == study.id, v.c.is_gold.is_(False), v.c.repeat == 0)
             .group_by(v.c.question)
         ).all()
     got = {q: (n, k) for q, n, k in rows}
@@ -180,13 +260,15 @@ def progress_frame(db: Database, study: Study) -> pd.DataFrame:
 
 
 def set_excluded(db: Database, study: Study, rater: str, excluded: bool, reason: str = "") -> None:
-    """Exclude a rater (by name) from the ratings, or include them again."""
+    """Exclude a rater (by name: exactly as shown, else ignoring case and spaces) from the
+    ratings, or include them again."""
     r = schema.raters
+    values = dict(excluded=excluded, excluded_reason=(reason or None) if excluded else None)
     with db.write() as conn:
-        result = conn.execute(
-            sa.update(r)
-            .where(r.c.study_id == study.id, r.c.name == rater)
-            .values(excluded=excluded, excluded_reason=(reason or None) if excluded else None)
-        )
-        if result.rowcount != 1:
-            raise HumanEvalError(f"--rater: no rater named {rater!r} in study {study.name!r}")
+        for match in (r.c.name == rater, r.c.name_key == name_key(rater)):
+            result = conn.execute(
+                sa.update(r).where(r.c.study_id == study.id, match).values(**values)
+            )
+            if result.rowcount == 1:
+                return
+    raise HumanEvalError(f"--rater: no rater named {rater!r} in study {study.name!r}")

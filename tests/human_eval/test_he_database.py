@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from human_eval import migrations, schema
-from human_eval.database import describe_url, open_database, parse_db_url
+from human_eval.database import db_url_from, describe_url, open_database, parse_db_url
 from human_eval.errors import HumanEvalError
 
 
@@ -65,14 +65,32 @@ def test_sqlite_is_wal_with_full_sync_and_versioned(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert migrations.read_version(conn) == schema.SCHEMA_VERSION
+        state = migrations.read_state(conn)
+    assert state.revision == schema.ALEMBIC_HEAD == migrations.head_revision()
+    assert state.legacy_version == schema.SCHEMA_VERSION == 2  # older releases refuse it
+    db.dispose()
+
+
+def test_sqlite_file_is_owner_only(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'v.db'}", create=True)
+    with db.write() as conn:  # a write, so the -wal and -shm files exist
+        conn.execute(
+            sa.insert(schema.schema_migrations).values(
+                version=99, name="x", applied_at=sa.func.now()
+            )
+        )
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ["v.db", "v.db-shm", "v.db-wal"]
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files), [
+        oct(f.stat().st_mode) for f in files
+    ]
     db.dispose()
 
 
 def test_postgres_schema_created(pg_url: str) -> None:
     db = open_database(pg_url, create=True)
     with db.read() as conn:
-        assert migrations.read_version(conn) == schema.SCHEMA_VERSION
+        assert migrations.read_state(conn).revision == schema.ALEMBIC_HEAD
         assert set(schema.metadata.tables) <= set(sa.inspect(conn).get_table_names())
     db.dispose()
 
@@ -86,53 +104,19 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'v.db'}"
     db = open_database(url, create=True)
     with db.write() as conn:
-        conn.execute(
-            sa.insert(schema.schema_migrations).values(
-                version=schema.SCHEMA_VERSION + 1, name="future", applied_at=sa.func.now()
-            )
-        )
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     db.dispose()
-    with pytest.raises(HumanEvalError, match="newer than this"):
+    with pytest.raises(HumanEvalError, match="newer than this glide-bench"):
         open_database(url)
-
-
-def _add_column(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("ALTER TABLE raters ADD COLUMN note TEXT")
-
-
-def _broken(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("ALTER TABLE raters ADD COLUMN note2 TEXT")
-    raise RuntimeError("migration failed half-way")
-
-
-def test_migrations_upgrade_in_order_and_atomically(tmp_path: Path, monkeypatch) -> None:
-    url = f"sqlite:///{tmp_path / 'v.db'}"
-    open_database(url, create=True).dispose()
-    base = schema.SCHEMA_VERSION
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", base + 1)
-    monkeypatch.setitem(
-        migrations.MIGRATIONS, base + 1, migrations.Migration(base + 1, "note", _add_column)
-    )
-    with pytest.raises(HumanEvalError, match="human_eval.study migrate"):
-        open_database(url)  # the app and the ratings never migrate behind your back
-    db = open_database(url, migrate=True)
-    with db.read() as conn:
-        assert migrations.read_version(conn) == base + 1
-        cols = {c["name"] for c in sa.inspect(conn).get_columns("raters")}
-        assert "note" in cols
-    db.dispose()
-    open_database(url).dispose()  # now current
-
-    # A failing step leaves the schema and its version as they were.
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", base + 2)
-    monkeypatch.setitem(
-        migrations.MIGRATIONS, base + 2, migrations.Migration(base + 2, "broken", _broken)
-    )
-    with pytest.raises(RuntimeError, match="half-way"):
+    with pytest.raises(HumanEvalError, match="newer than this glide-bench"):
         open_database(url, migrate=True)
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", base + 1)
-    db = open_database(url)
-    with db.read() as conn:
-        assert migrations.read_version(conn) == base + 1
-        assert "note2" not in {c["name"] for c in sa.inspect(conn).get_columns("raters")}
-    db.dispose()
+
+
+def test_db_url_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("HUMAN_EVAL_DB", " sqlite:///x.db ")
+    assert (
+        db_url_from(None) == "sqlite:///x.db" and db_url_from("sqlite:///y.db") == "sqlite:///y.db"
+    )
+    monkeypatch.delenv("HUMAN_EVAL_DB")
+    with pytest.raises(HumanEvalError, match="HUMAN_EVAL_DB"):
+        db_url_from(None)

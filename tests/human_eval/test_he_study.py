@@ -221,7 +221,9 @@ def test_list_invite_exclude_export(sweep: Path, sqlite_url: str, tmp_path: Path
     assert study_main(["list", "--db", sqlite_url]) == 0
     assert capsys.readouterr().out.split() == ["s"]
     assert study_main(["invite", "--db", sqlite_url, "--study", "s", "--n", "2"]) == 0
-    token = capsys.readouterr().out.splitlines()[0].split("invite=")[1]
+    lines = capsys.readouterr().out.splitlines()
+    token = lines[0].split("invite=")[1].split()[0]
+    assert "(rater name invite-" in lines[0]
     db = open_database(sqlite_url)
     store = VoteStore(db, "s")
     rater = store.join_by_invite(token)
@@ -265,3 +267,48 @@ def test_list_invite_exclude_export(sweep: Path, sqlite_url: str, tmp_path: Path
     assert not store.rater_by_key(rater.key).excluded
     db.dispose()
     assert ADMIN_TOKEN
+
+
+def test_links_are_url_encoded_and_db_comes_from_the_environment(
+    sweep: Path, sqlite_url: str, capsys, monkeypatch
+) -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    monkeypatch.setenv("HUMAN_EVAL_DB", sqlite_url)
+    name = "cfg & clip #1?"
+    assert study_main(["create", "--name", name, str(sweep), "--invites", "1"]) == 0
+    out = capsys.readouterr().out
+    link = next(line for line in out.splitlines() if line.startswith("invite: "))
+    query = parse_qs(urlparse(link.split()[1]).query)
+    assert query["study"] == [name] and len(query["invite"][0]) >= 16
+    assert sqlite_url not in out  # the URL (and any password in it) is not echoed
+    assert study_main(["list"]) == 0
+    assert capsys.readouterr().out.strip() == name
+    monkeypatch.delenv("HUMAN_EVAL_DB")
+    _assert_create_fails(["list"], "HUMAN_EVAL_DB", capsys)
+
+
+def test_configure_changes_the_flagging_rule_and_checks_it(
+    sweep: Path, sqlite_url: str, capsys
+) -> None:
+    make_study(sqlite_url, sweep, name="s")
+    argv = ["configure", "--db", sqlite_url, "--study", "s"]
+    assert study_main(argv + ["--gold-min-accuracy", "0.6", "--gold-min-answered", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "gold_min_accuracy: 0.8 -> 0.6" in out and "below 60% after at least 2" in out
+    assert study_main(argv + ["--public", "yes", "--overlap-rate", "0.3"]) == 0
+    capsys.readouterr()
+    db = open_database(sqlite_url)
+    cfg = VoteStore(db, "s").study.config
+    assert (cfg.gold_min_accuracy, cfg.gold_min_answered, cfg.public, cfg.overlap_rate) == (
+        0.6,
+        2,
+        True,
+        0.3,
+    )
+    db.dispose()
+    assert study_main(["list", "--db", sqlite_url]) == 0
+    assert capsys.readouterr().out.strip() == "s  (public)"
+    _assert_create_fails(argv + ["--gold-min-accuracy", "1.5"], "--gold-min-accuracy", capsys)
+    _assert_create_fails(argv + ["--overlap-rate", "0.95"], "must stay below 1", capsys)
+    _assert_create_fails(argv, "at least one setting", capsys)
