@@ -188,6 +188,30 @@ def add_common_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> No
     )
 
 
+def add_mask_arguments(group: argparse._ArgumentGroup) -> None:
+    """The inpainting recipes' mask options (random rectangles erased per example)."""
+    group.add_argument(
+        "--mask-min-frac",
+        type=float,
+        default=0.25,
+        help="smallest side of an erased rectangle, fraction of the image (0.25)",
+    )
+    group.add_argument(
+        "--mask-max-frac",
+        type=float,
+        default=0.7,
+        help="largest side of an erased rectangle, fraction of the image (0.7)",
+    )
+
+
+def check_mask_fracs(min_frac: float, max_frac: float) -> None:
+    """Refuse mask fractions outside 0 < min <= max <= 1, naming both options."""
+    if not 0 < min_frac <= max_frac <= 1:
+        raise GlideError(
+            f"--mask-min-frac {min_frac} / --mask-max-frac {max_frac}: need 0 < min <= max <= 1"
+        )
+
+
 def train_config(args: argparse.Namespace, *, init: str | None = None) -> TrainConfig:
     return TrainConfig(
         out_dir=args.out,

@@ -45,11 +45,7 @@ class InpaintOptions:
     def __post_init__(self) -> None:
         if not 0.0 <= self.uncond_prob < 1.0:
             raise GlideError(f"--uncond-prob {self.uncond_prob!r} must be in [0, 1)")
-        if not 0 < self.mask_min_frac <= self.mask_max_frac <= 1:
-            raise GlideError(
-                f"--mask-min-frac {self.mask_min_frac} / --mask-max-frac {self.mask_max_frac}: "
-                "need 0 < min <= max <= 1"
-            )
+        cli.check_mask_fracs(self.mask_min_frac, self.mask_max_frac)
 
 
 def _input_channel_map(cfg) -> list[int]:
@@ -157,18 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.2,
         help="caption dropout for classifier-free guidance (default 0.2)",
     )
-    g.add_argument(
-        "--mask-min-frac",
-        type=float,
-        default=0.25,
-        help="smallest side of an erased rectangle, fraction of the image (0.25)",
-    )
-    g.add_argument(
-        "--mask-max-frac",
-        type=float,
-        default=0.7,
-        help="largest side of an erased rectangle, fraction of the image (0.7)",
-    )
+    cli.add_mask_arguments(g)
     return parser
 
 

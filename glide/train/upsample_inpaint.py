@@ -52,11 +52,7 @@ class UpsampleInpaintOptions:
             raise GlideError(f"--low-res {self.low_res!r} must be a positive side length")
         if self.crop < 0:
             raise GlideError(f"--crop {self.crop!r} must be 0 (whole images) or a side length")
-        if not 0 < self.mask_min_frac <= self.mask_max_frac <= 1:
-            raise GlideError(
-                f"--mask-min-frac {self.mask_min_frac} / --mask-max-frac {self.mask_max_frac}: "
-                "need 0 < min <= max <= 1"
-            )
+        cli.check_mask_fracs(self.mask_min_frac, self.mask_max_frac)
 
 
 def make_task(
@@ -170,18 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="caption dropout (default 0: GLIDE samples the upsamplers unguided)",
     )
-    g.add_argument(
-        "--mask-min-frac",
-        type=float,
-        default=0.25,
-        help="smallest side of an erased rectangle, fraction of the image (0.25)",
-    )
-    g.add_argument(
-        "--mask-max-frac",
-        type=float,
-        default=0.7,
-        help="largest side of an erased rectangle, fraction of the image (0.7)",
-    )
+    cli.add_mask_arguments(g)
     return parser
 
 
