@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import platform
+import logging
 import resource
 import shlex
 import sys
@@ -29,7 +29,7 @@ from bench.images import atomic_write_text
 from bench.metrics.context import EvalConfig, Evaluator, default_cache_dir
 from bench.metrics.registry import get_metric, metric_names, parse_metrics
 from bench.plots import plot_all
-from bench.progress import progress_bars
+from bench.progress import progress_bars, progress_enabled
 from bench.results import build_table, write_table
 from bench.runfolder import RunFolder
 from bench.spec import (
@@ -42,17 +42,23 @@ from bench.spec import (
 from bench.sweep_options import build_parser, resolve
 from bench.synthetic_source import ensure_synthetic_val
 from glide.errors import GlideError
+from glide.log import command_logging, verbosity_from_args
+from glide.versions import installed_versions, lock_record
+
+log = logging.getLogger(__name__)
 
 
 def _versions() -> dict[str, str]:
-    from importlib import metadata
+    """Every package the numbers depend on (glide.versions.NUMERIC_PACKAGES), how torchvision's
+    operators are provided, the CUDA runtime of torch, and whether this is the locked set."""
+    import torch
 
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("glide-bench", "torch", "numpy", "torch-fidelity", "open_clip_torch", "pillow"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
+    from bench._torchvision import torchvision_ops_status
+
+    out = installed_versions()
+    out["torch CUDA runtime"] = torch.version.cuda or "none (CPU build)"
+    out["torchvision operators"] = torchvision_ops_status()
+    out["environment"] = lock_record()
     return out
 
 
@@ -207,6 +213,15 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
         if evaluator is not None:
             evaluator.check_judges_independent_of(description)
         specs = [RunSpec(m, s, settings) for m in methods for s in scales]
+        log.info(
+            "sweep %s: %d runs (%s), %d images each, %s captions, %d process(es)",
+            out,
+            len(specs),
+            ", ".join(spec.label for spec in specs),
+            values["num_samples"],
+            captions.source["kind"],
+            dist.world_size,
+        )
 
         started = time.perf_counter()
         stats = []
@@ -219,7 +234,7 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
                     generate,
                     batch_size=args.batch_size,
                     dist=dist,
-                    progress=not args.no_progress,
+                    progress=not args.no_progress and progress_enabled(),
                 )
             )
         gen_seconds = time.perf_counter() - started
@@ -293,8 +308,9 @@ def run_sweep(argv: list[str]) -> dict[str, Any]:
         complete = [f for f in folders if f.is_complete()]
         for f in folders:
             if f not in complete:
-                print(f"warning: run {f.spec.label} is incomplete; not scored", file=sys.stderr)
+                log.warning("run %s is incomplete; not scored", f.spec.label)
         if evaluator is not None and complete:
+            log.info("scoring %d runs: %s", len(complete), ", ".join(evaluator.config.metrics))
             scored = [(f.spec, evaluator.evaluate(f)) for f in complete]
             sweep["evaluation"] = evaluator.describe()
             atomic_write_text(sweep_path, json.dumps(sweep, indent=2, sort_keys=True) + "\n")
@@ -334,13 +350,18 @@ def _report(summary: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        with progress_bars("--no-progress" not in argv):
-            summary = run_sweep(argv)
+        args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a malformed command line (2)
         return int(exc.code or 0)
-    except GlideError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # one logging setup (glide.log): under torchrun rank 0 shows info and progress bars, the
+    # other ranks warnings and errors with a [rank N] prefix; --quiet / --verbose
+    with command_logging(verbosity_from_args(args)):
+        try:
+            with progress_bars(not args.no_progress and progress_enabled()):
+                summary = run_sweep(argv)
+        except GlideError as exc:
+            log.error("%s", exc)
+            return 2
     if summary.get("rank", 0) == 0:
         _report(summary)
     return 0

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.spec import SAMPLERS
+from glide.log import add_verbosity_arguments
 
 # The GLIDE paper's zero-shot MS-COCO protocol (see /work/shared/PROTOCOL.md and the README).
 PAPER_PARITY: dict[str, Any] = {
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--grid-rows", type=int, default=6, help="captions per sample grid")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_verbosity_arguments(g)
     return p
 
 

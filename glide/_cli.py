@@ -1,11 +1,13 @@
 """Shared pieces of the sampling CLIs (``glide.sample``, ``glide.inpaint``): options, output
-files (PNG + JSON sidecar, written atomically), error handling."""
+files (PNG + JSON sidecar, written atomically), logging (:mod:`glide.log`: ``--quiet`` /
+``--verbose``), error handling."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +20,11 @@ import torch
 from glide.devices import check_device
 from glide.errors import GlideError
 from glide.io import atomic_write
+from glide.log import add_verbosity_arguments, command_logging, show_progress, verbosity_from_args
 from glide.pipeline import GUIDANCE, SAMPLERS
+from glide.versions import installed_versions
+
+log = logging.getLogger("glide.cli")
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -87,6 +93,12 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, default_scale: fl
         "float32 (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_verbosity_arguments(parser)
+
+
+def progress(args: argparse.Namespace) -> bool:
+    """Progress bars unless --no-progress or --quiet (and only on rank 0 under torchrun)."""
+    return not args.no_progress and show_progress()
 
 
 def check_common(args: argparse.Namespace) -> None:
@@ -121,7 +133,12 @@ def run_metadata(prog: str, argv: Sequence[str], args: argparse.Namespace) -> di
     return {
         "command": ["python", "-m", prog, *argv],
         "settings": vars(args),
-        "versions": {"glide-bench": glide.__version__, "torch": torch.__version__},
+        "versions": {
+            **installed_versions(("glide-bench", "torch", "numpy", "pillow")),
+            "glide-bench": glide.__version__,
+            "torch": torch.__version__,
+            "torch CUDA runtime": torch.version.cuda or "none (CPU build)",
+        },
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -137,8 +154,9 @@ def cli_main(
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a usage error (2), as a return code
         return int(exit_.code or 0)
-    try:
-        return run(args, argv)
-    except GlideError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    with command_logging(verbosity_from_args(args)):
+        try:
+            return run(args, argv)
+        except GlideError as err:
+            log.error("%s", err)
+            return 2

@@ -20,6 +20,7 @@ from glide._cli import (
     add_sampling_arguments,
     check_common,
     cli_main,
+    progress,
     run_metadata,
     save_json,
     save_png,
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     image, keep = load_inputs(args.image, args.mask, args.mask_keep_white)
     pipe = Text2ImPipeline.from_checkpoints(
         args.checkpoints, device=args.device, dtype=DTYPES[args.dtype], upsample=args.upsample,
-        clip=args.guidance == "clip", inpaint=True, progress=not args.no_progress,
+        clip=args.guidance == "clip", inpaint=True, progress=progress(args),
     )  # fmt: skip
     fast = fast_path_for(args.device, args.dtype)
     if fast is not None:  # bfloat16/float16: the inference fast path (glide.fast)
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         sampler=args.sampler, steps=args.steps, eta=args.eta, upsample=args.upsample,
         upsample_steps=args.upsample_steps, upsample_temp=args.upsample_temp,
         inpaint_image=np.stack([image] * n), inpaint_mask=np.stack([keep] * n),
-        progress=not args.no_progress,
+        progress=progress(args),
     )  # fmt: skip
     for i, (result, seed) in enumerate(zip(images, seeds, strict=True)):
         name = f"{i:04d}_{slug(args.prompt)}_seed{seed}"

@@ -19,6 +19,7 @@ from glide._cli import (
     add_sampling_arguments,
     check_common,
     cli_main,
+    progress,
     run_metadata,
     save_json,
     save_png,
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise GlideError("--prompt must not be empty (the empty caption is the unconditional one)")
     pipe = Text2ImPipeline.from_checkpoints(
         args.checkpoints, device=args.device, dtype=DTYPES[args.dtype],
-        upsample=args.upsample, clip=args.guidance == "clip", progress=not args.no_progress,
+        upsample=args.upsample, clip=args.guidance == "clip", progress=progress(args),
     )  # fmt: skip
     fast = fast_path_for(args.device, args.dtype)
     if fast is not None:  # bfloat16/float16: the inference fast path (glide.fast)
@@ -64,13 +65,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     meta = run_metadata("glide.sample", argv, args)
     meta["pipeline"] = pipe.describe()
     index = 0
-    for prompt in tqdm(args.prompt, desc="prompts", disable=args.no_progress):
+    for prompt in tqdm(args.prompt, desc="prompts", disable=not progress(args)):
         seeds = [args.seed + index + i for i in range(args.batch_size)]
         images = pipe(
             [prompt] * args.batch_size, seeds, guidance=args.guidance, scale=args.scale,
             sampler=args.sampler, steps=args.steps, eta=args.eta, upsample=args.upsample,
             upsample_steps=args.upsample_steps, upsample_temp=args.upsample_temp,
-            progress=not args.no_progress,
+            progress=progress(args),
         )  # fmt: skip
         for image, seed in zip(images, seeds, strict=True):
             name = f"{index:04d}_{slug(prompt)}_seed{seed}"
