@@ -7,11 +7,15 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from glide.versions import NUMERIC_PACKAGES, installed_versions
 from reports.inputs import RatingsInputs, SweepInputs
 from reports.model import Block, Cell, Code, Heading, KeyValues, Paragraph, Section, Table
 from reports.model import label_cell as L
 from reports.numbers import scale_text
 from reports.view import ResultsView, method_name
+
+# what renders the report (its numbers come from the sweep and ratings folders)
+REPORT_PACKAGES = ("glide-bench", "pandas", "matplotlib", "jinja2", "reportlab", "pillow")
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_GENERATOR_ROWS = 40
@@ -366,6 +370,38 @@ def reproduce_commands(
     return blocks
 
 
+def _version_blocks(versions: dict[str, Any]) -> list[Block]:
+    """The versions sweep.json recorded (the environment that produced the numbers), every
+    package the numbers depend on that it does not record marked as such, then the versions
+    that built this report."""
+    blocks: list[Block] = []
+    if versions:
+        rows = [(k, str(v)) for k, v in versions.items()]
+        missing = [p for p in NUMERIC_PACKAGES if p not in versions]
+        rows += [(p, "not recorded") for p in missing]
+        blocks.append(KeyValues(tuple(rows), small=True))
+        if missing:
+            blocks.append(
+                Paragraph(
+                    "sweep.json does not record " + ", ".join(missing) + " (written by an "
+                    "older glide-bench); the numbers may depend on them.",
+                    "missing",
+                )
+            )
+    else:
+        blocks.append(Paragraph("Not recorded (sweep.json lacks versions).", "missing"))
+    builder = installed_versions(REPORT_PACKAGES)
+    blocks.append(
+        Paragraph(
+            "This report was built with "
+            + ", ".join(f"{k} {v}" for k, v in builder.items() if k != "platform")
+            + ".",
+            "note",
+        )
+    )
+    return blocks
+
+
 def evaluated_section(
     inputs: SweepInputs,
     view: ResultsView,
@@ -382,10 +418,7 @@ def evaluated_section(
     blocks += _checkpoint_blocks(inputs)
     blocks += _judges_table(inputs, view)
     blocks += [Heading("Software versions")]
-    if versions:
-        blocks.append(KeyValues(tuple((k, str(v)) for k, v in versions.items()), small=True))
-    else:
-        blocks.append(Paragraph("Not recorded (sweep.json lacks versions).", "missing"))
+    blocks += _version_blocks(versions)
     blocks += reproduce_commands(inputs, ratings, report_argv)
     if ratings is None:
         blocks.append(
