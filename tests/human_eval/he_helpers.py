@@ -161,3 +161,21 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+# Markdown / HTML that must never become a link or an element anywhere in the app.
+PAYLOAD = (
+    "[Log in](https://evil.example) <b id='inj'>b</b><img src=x id='ii'>"
+    " www.evil.example :red[r] **q7**"
+)
+assert len(PAYLOAD) <= 100  # fits a rater name
+
+
+def make_payload_sweep(out: Path, n_captions: int = 4) -> Path:
+    """A sweep over CONDITIONS whose captions are all PAYLOAD (numbered)."""
+    from human_eval.synthetic import make_run_folder
+
+    captions = [f"{PAYLOAD} {i}" for i in range(n_captions)]
+    for k, (method, scale) in enumerate(CONDITIONS):
+        make_run_folder(out / "runs" / f"run{k}", method, scale, captions, size=8)
+    return out
