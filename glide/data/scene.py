@@ -10,10 +10,16 @@ A :class:`Scene` holds exactly what a caption says and nothing else (no pixel ge
 - ``relation``: two different objects, the first ``above`` / ``below`` / ``left of`` /
   ``right of`` the second ("a small red circle above a large blue square ...").
 
+Splits (:data:`SPLITS`): ``train`` (what the models learn from), ``val`` (what model selection,
+checkpoint choice and tuning look at) and ``test`` (touched by none of these: only the final
+evaluation reads it, see :func:`check_development_split`). Each split's
+items come from their own random streams (``glide.data.synthetic``), so adding ``test`` left
+every ``train`` and ``val`` item unchanged.
+
 Held-out compositions: the (shape, colour) pairs in :data:`HELDOUT_PAIRS` never occur, in any
-object of any scene, in the ``train`` split; ``val`` samples every combination, so the val
-images that contain such a pair (``scene.heldout``) test zero-shot composition of attributes
-seen only separately during training.
+object of any scene, in the ``train`` split; ``val`` and ``test`` sample every combination, so
+their images that contain such a pair (``scene.heldout``) test zero-shot composition of
+attributes seen only separately during training.
 """
 
 from __future__ import annotations
@@ -50,7 +56,10 @@ RELATIONS = ("above", "below", "left of", "right of")
 COUNTS = (2, 3)
 KINDS = ("single", "count", "relation")
 KIND_PROBS = (0.5, 0.2, 0.3)
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
+# What training (``train``), model selection and tuning (``val``) may read; ``test`` is for the
+# final evaluation only.
+DEVELOPMENT_SPLITS = ("train", "val")
 
 # One held-out colour per shape (shape i gets colour (3i + 1) mod 7): 5 of the 35 pairs.
 HELDOUT_PAIRS = frozenset(
@@ -120,7 +129,7 @@ class Scene:
 
     @property
     def heldout(self) -> bool:
-        """True when some object is a held-out (shape, colour) pair (val only)."""
+        """True when some object is a held-out (shape, colour) pair (val and test only)."""
         return any(o.heldout for o in self.objects)
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +173,20 @@ def check_split(split: str) -> str:
     return split
 
 
+def check_development_split(split: str) -> str:
+    """``split`` if training, checkpoint choice or tuning may read it (``train``, ``val``), else
+    a GlideError: the ``test`` split is read only by the final evaluation, so that the figures
+    measured on it are not optimistic."""
+    check_split(split)
+    if split not in DEVELOPMENT_SPLITS:
+        raise GlideError(
+            f"split: {split!r} is for the final evaluation only (glide.train.evaluate --split "
+            f"test, the benchmark's default captions); training, checkpoint choice and tuning "
+            f"read {' or '.join(DEVELOPMENT_SPLITS)}"
+        )
+    return split
+
+
 def _sample_obj(rng: np.random.Generator, allow_heldout: bool) -> Obj:
     while True:
         obj = Obj(
@@ -176,7 +199,8 @@ def _sample_obj(rng: np.random.Generator, allow_heldout: bool) -> Obj:
 
 
 def sample_scene(rng: np.random.Generator, split: str) -> Scene:
-    """Draw a scene; ``train`` never contains a held-out (shape, colour) pair."""
+    """Draw a scene; ``train`` never contains a held-out (shape, colour) pair (``val`` and
+    ``test`` may)."""
     allow = check_split(split) != "train"
     kind = KINDS[rng.choice(len(KINDS), p=KIND_PROBS)]
     background = tuple(BACKGROUNDS)[rng.integers(len(BACKGROUNDS))]

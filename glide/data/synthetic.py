@@ -1,19 +1,24 @@
 """The synthetic captioned dataset: indexable in memory, or written in MS-COCO captions format.
 
 Item ``i`` of ``(seed, split)`` is drawn from its own random stream
-``numpy.random.default_rng([seed, split_code, i])``, so it is the same however many items are
-generated, in whatever order (scene, then caption, then layout). The grammar, the vocabulary
-and the held-out (shape, colour) pairs (absent from ``train``, present in ``val``) are in
-:mod:`glide.data.scene` and :mod:`glide.data.grammar`.
+``numpy.random.default_rng([seed, split_code, i])`` (split codes: train 0, val 1, test 2), so it
+is the same however many items are generated, in whatever order (scene, then caption, then
+layout), and the ``test`` split (added later, code 2) changed no ``train`` or ``val`` item. The
+grammar, the vocabulary and the held-out (shape, colour) pairs (absent from ``train``, present
+in ``val`` and ``test``) are in :mod:`glide.data.scene` and :mod:`glide.data.grammar`.
+
+The splits' roles: ``train`` for training, ``val`` for model selection and tuning, ``test`` for
+the final evaluation only (``glide.data.scene.check_development_split``).
 
 CLI::
 
-    python -m glide.data.synthetic --out data/synth --n-train 20000 --n-val 1000 --seed 0 \
-        --sizes 64,256
+    python -m glide.data.synthetic --out data/synth --n-train 20000 --n-val 1000 \
+        [--n-test 1000] --seed 0 --sizes 64,256
 
-writes ``annotations/captions_{train,val}.json`` (``images`` entries carry an ``attributes``
-object with the ground truth), and PNG folders ``train/``, ``val/`` (64x64) and ``train256/``,
-``val256/``. Re-running resumes: PNGs already in place are kept (they are deterministic).
+writes ``annotations/captions_{train,val}.json`` (and ``captions_test.json`` with
+``--n-test``; ``images`` entries carry an ``attributes`` object with the ground truth), and PNG
+folders ``train/``, ``val/``, ``test/`` (64x64) and ``train256/``, ``val256/``, ``test256/``.
+Re-running resumes: PNGs already in place are kept (they are deterministic).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ __all__ = [
     "main",
 ]
 
-SPLIT_CODES = {"train": 0, "val": 1}
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 ALLOWED_SIZES = (64, 128, 256)
 GENERATOR_VERSION = 1
 
@@ -212,7 +217,10 @@ def write_split(
             "sizes": list(sizes),
             "image_folders": {str(s): _folder(split, s) for s in sizes},
             "heldout_pairs": sorted([list(p) for p in HELDOUT_PAIRS]),
-            "heldout_rule": "these (shape, colour) pairs never occur in train; val samples all",
+            # train and val keep the wording they had before the test split existed, so that
+            # their JSON files stay byte-identical
+            "heldout_rule": "these (shape, colour) pairs never occur in train; val samples all"
+            + ("; test samples all" if split == "test" else ""),
             "templates": {k: list(v) for k, v in TEMPLATES.items()},
         },
         "licenses": [],
@@ -232,20 +240,23 @@ def generate_dataset(
     seed: int = 0,
     n_train: int,
     n_val: int,
+    n_test: int = 0,
     sizes: Sequence[int] = (64, 256),
     captions_per_image: int = 1,
     progress: bool = False,
 ) -> dict[str, Path]:
-    """Write train and val in MS-COCO captions format under ``out_dir``; returns the JSONs."""
+    """Write train and val (and test when ``n_test > 0``) in MS-COCO captions format under
+    ``out_dir``; returns the JSONs by split."""
     seed = _check_seed(seed)
     sizes = _check_sizes(sizes)
-    for name, value in (("n_train", n_train), ("n_val", n_val)):
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise GlideError(f"{name}: {value!r} is not a non-negative integer")
     if not isinstance(captions_per_image, int) or not 1 <= captions_per_image <= 9:
         raise GlideError(f"captions_per_image: {captions_per_image!r}; give 1 to 9")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    counts = dict(zip(SPLITS, (n_train, n_val, n_test), strict=True))
     return {
         split: write_split(
             out,
@@ -256,7 +267,8 @@ def generate_dataset(
             captions_per_image=captions_per_image,
             progress=progress,
         )
-        for split, n in zip(SPLITS, (n_train, n_val), strict=True)
+        for split, n in counts.items()
+        if split != "test" or n > 0
     }
 
 
@@ -277,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder (created; resumable)")
     parser.add_argument("--n-train", type=int, required=True, help="number of train images")
     parser.add_argument("--n-val", type=int, required=True, help="number of val images")
+    parser.add_argument(
+        "--n-test",
+        type=int,
+        default=0,
+        help="number of test images (default 0: none); the test split is for the final "
+        "evaluation only, never for training or model selection",
+    )
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     parser.add_argument(
         "--sizes",
@@ -298,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             n_train=args.n_train,
             n_val=args.n_val,
+            n_test=args.n_test,
             sizes=_parse_sizes(args.sizes),
             captions_per_image=args.captions_per_image,
             progress=not args.no_progress,

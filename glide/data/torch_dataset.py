@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from glide.data.render import render
+from glide.data.scene import check_development_split
 from glide.data.synthetic import ALLOWED_SIZES, SyntheticCaptions
 from glide.errors import GlideError
 
@@ -24,7 +25,8 @@ class SyntheticTorchDataset(Dataset):
     plus ``"image<size>"`` (e.g. ``"image256"``, the same scene) for every other size asked.
 
     Items are rendered on the fly (about a millisecond at 64x64), deterministically from
-    ``(seed, split, index)``; the default collate function batches them.
+    ``(seed, split, index)``; the default collate function batches them. ``split`` is ``train``
+    or ``val``: the ``test`` split is refused (final evaluation only).
     """
 
     def __init__(
@@ -35,7 +37,7 @@ class SyntheticTorchDataset(Dataset):
         sizes = tuple(sizes)
         if 64 not in sizes or any(s not in ALLOWED_SIZES for s in sizes):
             raise GlideError(f"sizes: {sizes!r}; give sizes from {list(ALLOWED_SIZES)} with 64")
-        self.source = SyntheticCaptions(seed, split, length=length)
+        self.source = SyntheticCaptions(seed, check_development_split(split), length=length)
         self.sizes = sizes
 
     def __len__(self) -> int:
