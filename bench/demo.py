@@ -1,12 +1,18 @@
 """The one-command demo: the main job on the embedded default, from captions to a report.
 
 ``python -m bench.demo`` sweeps classifier-free and CLIP guidance over a few scales on the
-embedded synthetic validation captions with the embedded small GLIDE models, scores the samples
-(FID / IS / KID / precision-recall through torch-fidelity on the embedded extractor, CLIP score
-with the embedded evaluation CLIP, the attribute classifier's caption match), draws the Pareto
-plots and sample grids (all by ``bench.sweep``), then writes the HTML and PDF reports
+captions of the synthetic set's ``test`` split with the embedded small GLIDE models, scores the
+samples (FID / IS / KID / precision-recall through torch-fidelity on the embedded extractor,
+CLIP score with the embedded evaluation CLIP, the attribute classifier's caption match), draws
+the Pareto plots and sample grids (all by ``bench.sweep``), then writes the HTML and PDF reports
 (``reports.build``) and prints the report's path. Sized to finish in about 15 minutes on a
 2-core CPU; every option of ``bench.sweep`` can be used for the real thing instead.
+
+Data: the captions and the reference ("real") images of FID, KID and precision/recall are the
+first 1,000 items of the synthetic ``test`` split (``bench.synthetic_source``), which no
+training, checkpoint choice or tuning of the embedded models ever read: the embedded base was
+chosen on ``val`` captions (MODEL_CARD.md), so the demo's figures are not selection-time
+figures. The generator never saw the reference images either (it learned from ``train``).
 
 Resumable like the sweep: run the same command again after an interruption and it continues.
 """
@@ -37,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.demo",
         description="Run the main job on the embedded default: a classifier-free vs CLIP "
         "guidance sweep (bench.sweep), its metrics, Pareto plots and sample grids, then the "
-        "HTML/PDF report (reports.build). Prints the report's path. Run it again to resume.",
+        "HTML/PDF report (reports.build). Captions and reference images: the synthetic set's "
+        "test split, which no training or model selection read. Prints the report's path. "
+        "Run it again to resume.",
     )
     parser.add_argument(
         "--out",
