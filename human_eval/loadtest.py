@@ -52,6 +52,8 @@ class LoadResult:
     unexpected: int
     double_submits: int
     double_submits_recorded_twice: int
+    repeats: int = 0  # votes on the raters' deliberate repeat showings (intra-rater)
+    overlaps: int = 0  # votes on items another rater had judged (inter-rater)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -152,6 +154,18 @@ def run_load(
             if rater_ids
             else []
         )
+        kinds = (
+            dict(
+                conn.execute(
+                    sa.select(schema.assignments.c.kind, sa.func.count())
+                    .join(v, v.c.assignment_id == schema.assignments.c.id)
+                    .where(v.c.rater_id.in_(rater_ids))
+                    .group_by(schema.assignments.c.kind)
+                ).all()
+            )
+            if rater_ids
+            else {}
+        )
     in_db = {r.assignment_id for r in rows}
     said = set().union(*confirmed.values()) if confirmed else set()
     keys = [(r.rater_id, r.comparison_id, r.question, r.repeat) for r in rows]
@@ -165,6 +179,8 @@ def run_load(
         unexpected=len(in_db - said),
         double_submits=doubles[0],
         double_submits_recorded_twice=doubles[1],
+        repeats=int(kinds.get("repeat", 0)),
+        overlaps=int(kinds.get("overlap", 0)),
         errors=errors,
     )
 
@@ -230,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{result.confirmed} votes confirmed, {result.in_database} in the database, "
         f"lost {result.lost}, duplicated {result.duplicated}, unexpected {result.unexpected}, "
         f"{result.double_submits} concurrent double submissions "
-        f"({result.double_submits_recorded_twice} recorded twice): "
+        f"({result.double_submits_recorded_twice} recorded twice), {result.overlaps} overlap "
+        f"and {result.repeats} repeat votes: "
         f"{result.votes_per_s:.1f} votes/s"
     )
     for err in result.errors:

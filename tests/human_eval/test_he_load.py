@@ -24,13 +24,15 @@ def _load(url: str, tmp_path: Path, seconds: float, raters: int = 20) -> None:
     print(
         f"\n{url.split(':')[0]}: {raters} raters for {result.seconds:.1f} s: "
         f"{result.confirmed} votes, {result.votes_per_s:.1f} votes/s, lost {result.lost}, "
-        f"duplicated {result.duplicated}, {result.double_submits} concurrent double clicks"
+        f"duplicated {result.duplicated}, {result.double_submits} concurrent double clicks, "
+        f"{result.overlaps} overlap and {result.repeats} repeat votes"
     )
     assert not result.errors, result.errors
     assert result.confirmed > 0 and result.double_submits > 0
     assert result.lost == 0 and result.duplicated == 0 and result.unexpected == 0
     assert result.double_submits_recorded_twice == 0
     assert result.in_database == result.confirmed
+    assert result.repeats > 0 and result.overlaps > 0  # deliberate second showings, not dupes
 
 
 def test_load_20_raters_full_minute(db_url: str, tmp_path: Path) -> None:
