@@ -83,8 +83,9 @@ def agreement_table(agreement: pd.DataFrame, question: str) -> Table | Paragraph
         return Paragraph("Rater agreement: no rows for this question in agreement.csv.", "missing")
     rows = []
     for r in rows_q.itertuples(index=False):
+        low, high = getattr(r, "ci_low", None), getattr(r, "ci_high", None)
         value = (
-            Cell(f"{r.value:.3f}")
+            Cell(f"{r.value:.3f}", interval_text(low, high, 3) if is_number(low) else "")
             if is_number(r.value)
             else Cell("undefined: no item rated twice, or one answer only", missing=True)
         )
@@ -96,6 +97,18 @@ def agreement_table(agreement: pd.DataFrame, question: str) -> Table | Paragraph
     )
 
 
+def _anchor(meta: dict) -> str:
+    """What is rated 0: ratings.json's anchor text, else (older folders) the reference."""
+    anchor = meta.get("anchor") or {}
+    if anchor.get("text"):
+        return f"{anchor['text']}. {anchor.get('note', '')}".strip()
+    return str(meta.get("reference", "not recorded"))
+
+
+def _anchor_short(meta: dict) -> str:
+    return str((meta.get("anchor") or {}).get("text") or f"{meta.get('reference', '?')} = 0")
+
+
 def _overview(inputs: RatingsInputs) -> list[Block]:
     meta = inputs.meta
     counts = meta.get("counts") or {}
@@ -104,7 +117,7 @@ def _overview(inputs: RatingsInputs) -> list[Block]:
         ("Study", str(meta.get("study", "not recorded"))),
         ("Ratings computed", str(meta.get("created_at", "not recorded"))),
         ("Vote database", str(meta.get("db", "not recorded"))),
-        ("Reference condition (rated 0)", str(meta.get("reference", "not recorded"))),
+        ("Anchor (rated 0)", _anchor(meta)),
         (
             "Votes",
             f"{counts.get('votes_total', '?')} in all, {counts.get('votes_gold', '?')} on "
@@ -172,8 +185,8 @@ def human_section(inputs: RatingsInputs) -> Section:
             continue
         blocks.append(
             Paragraph(
-                "Ratings per condition (Elo points; the reference condition is 0) with their "
-                "intervals; ▲ marks the highest rating.",
+                f"Ratings per condition (Elo points; anchor: {_anchor_short(inputs.meta)}) with "
+                "their intervals; ▲ marks the highest rating.",
                 "note",
             )
         )
@@ -196,7 +209,14 @@ def human_section(inputs: RatingsInputs) -> Section:
                 Paragraph(f"Win-rate matrix: winrate_{question}.csv is absent.", "missing")
             )
         if inputs.agreement is not None:
-            blocks.append(Paragraph("Rater agreement on comparisons rated more than once:", "note"))
+            how = (
+                " (intervals: bootstrap over comparisons, raters held fixed)"
+                if "ci_low" in inputs.agreement.columns
+                else ""
+            )
+            blocks.append(
+                Paragraph(f"Rater agreement on comparisons rated more than once{how}:", "note")
+            )
             blocks.append(agreement_table(inputs.agreement, question))
         else:
             blocks.append(Paragraph("Rater agreement: agreement.csv is absent.", "missing"))

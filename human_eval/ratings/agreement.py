@@ -12,11 +12,19 @@ tie), so the random left/right order does not matter. Only items rated at least 
 - Percent agreement: the mean share of agreeing rater pairs per item.
 
 A statistic is NaN when it is undefined (no item rated twice, or every vote in one category).
+
+Intervals resample items (comparisons), as Hayes & Krippendorff (2007) do for alpha: each
+replicate draws as many items as there are, with replacement, keeping all votes on each, and
+the statistics are recomputed from the weighted items. The raters are held fixed: the
+interval says how the agreement of these raters would vary over other comparisons. The interval
+is the widened percentile interval of ``bootstrap`` (G = number of items).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from human_eval.ratings.bootstrap import widened_percentile_interval
 
 N_CATEGORIES = 3  # outcome codes 0 = a, 1 = b, 2 = tie
 _ORDINAL_VALUE = np.array([1.0, -1.0, 0.0])  # a, b, tie on the b < tie < a scale
@@ -34,58 +42,113 @@ def item_counts(items: np.ndarray, values: np.ndarray) -> np.ndarray:
     return counts[counts.sum(1) >= 2]
 
 
-def _alpha(counts: np.ndarray, delta2: np.ndarray) -> float:
+def _delta2(metric: str) -> np.ndarray:
+    if metric == "nominal":
+        return 1.0 - np.eye(N_CATEGORIES)
+    if metric == "interval":
+        return (_ORDINAL_VALUE[:, None] - _ORDINAL_VALUE[None, :]) ** 2
+    raise ValueError(f"metric {metric!r}: nominal or interval")
+
+
+def _ones(counts: np.ndarray) -> np.ndarray:
+    return np.ones((1, counts.shape[0]))
+
+
+def weighted_alpha(counts: np.ndarray, weights: np.ndarray, metric: str = "nominal") -> np.ndarray:
+    """Krippendorff's alpha with item weights [B, n_items] (bootstrap multiplicities): [B]."""
     if counts.shape[0] == 0:
-        return float("nan")
+        return np.full(weights.shape[0], np.nan)
     m = counts.sum(1)
-    weighted = counts / (m - 1.0)[:, None]
-    coincidence = counts.T @ weighted - np.diag(weighted.sum(0))
-    n_c = coincidence.sum(1)
-    n = n_c.sum()
-    observed = (coincidence * delta2).sum()
-    expected = (np.outer(n_c, n_c) * delta2).sum() / (n - 1.0)
-    if expected == 0:
-        return float("nan")
-    return float(1.0 - observed / expected)
+    per_item = (counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(3)) / (
+        m - 1.0
+    )[:, None, None]  # coincidences of each item [n_items, 3, 3]
+    coincidence = (weights @ per_item.reshape(len(m), -1)).reshape(-1, 3, 3)
+    n_c = coincidence.sum(-1)
+    n = n_c.sum(-1)
+    delta2 = _delta2(metric)
+    observed = (coincidence * delta2).sum((-1, -2))
+    expected = np.einsum("bc,bd,cd->b", n_c, n_c, delta2) / (n - 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(expected > 0, 1.0 - observed / expected, np.nan)
+
+
+def weighted_percent_agreement(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean share of agreeing rater pairs per item, items weighted [B, n_items]: [B]."""
+    if counts.shape[0] == 0:
+        return np.full(weights.shape[0], np.nan)
+    m = counts.sum(1)
+    per_item = (counts * (counts - 1)).sum(1) / (m * (m - 1))
+    return (weights @ per_item) / weights.sum(1)
+
+
+def weighted_fleiss_kappa(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Fleiss' kappa (varying ratings per item), items weighted [B, n_items]: [B]."""
+    if counts.shape[0] == 0:
+        return np.full(weights.shape[0], np.nan)
+    p_bar = weighted_percent_agreement(counts, weights)
+    pooled = weights @ counts
+    share = pooled / pooled.sum(1, keepdims=True)
+    p_e = (share**2).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(p_e < 1.0, (p_bar - p_e) / (1.0 - p_e), np.nan)
 
 
 def krippendorff_alpha(counts: np.ndarray, metric: str = "nominal") -> float:
     """Krippendorff's alpha from per-item category counts [n_items, 3]."""
-    if metric == "nominal":
-        delta2 = 1.0 - np.eye(N_CATEGORIES)
-    elif metric == "interval":
-        delta2 = (_ORDINAL_VALUE[:, None] - _ORDINAL_VALUE[None, :]) ** 2
-    else:
-        raise ValueError(f"metric {metric!r}: nominal or interval")
-    return _alpha(np.asarray(counts, dtype=np.float64), delta2)
+    counts = np.asarray(counts, dtype=np.float64)
+    return float(weighted_alpha(counts, _ones(counts), metric)[0])
 
 
 def percent_agreement(counts: np.ndarray) -> float:
-    if counts.shape[0] == 0:
-        return float("nan")
-    m = counts.sum(1)
-    return float(np.mean(((counts * (counts - 1)).sum(1)) / (m * (m - 1))))
+    counts = np.asarray(counts, dtype=np.float64)
+    return float(weighted_percent_agreement(counts, _ones(counts))[0])
 
 
 def fleiss_kappa(counts: np.ndarray) -> float:
     """Fleiss' kappa with varying ratings per item."""
-    if counts.shape[0] == 0:
-        return float("nan")
-    p_bar = percent_agreement(counts)
-    share = counts.sum(0) / counts.sum()
-    p_e = float((share**2).sum())
-    if p_e == 1.0:
-        return float("nan")
-    return float((p_bar - p_e) / (1.0 - p_e))
+    counts = np.asarray(counts, dtype=np.float64)
+    return float(weighted_fleiss_kappa(counts, _ones(counts))[0])
 
 
-def agreement_table(items: np.ndarray, values: np.ndarray) -> list[tuple[str, float, int]]:
-    """(statistic, value, n_items) rows for one question."""
+# name, function of (counts, weights), largest possible value (intervals are clipped to it;
+# percent agreement is also at least 0)
+STATISTICS = (
+    ("krippendorff_alpha_nominal", lambda c, w: weighted_alpha(c, w, "nominal"), 1.0),
+    ("krippendorff_alpha_interval", lambda c, w: weighted_alpha(c, w, "interval"), 1.0),
+    ("fleiss_kappa", weighted_fleiss_kappa, 1.0),
+    ("percent_agreement", weighted_percent_agreement, 1.0),
+)
+
+
+def agreement_table(
+    items: np.ndarray,
+    values: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[tuple[str, float, float, float, int]]:
+    """(statistic, value, ci_low, ci_high, n_items) rows for one question.
+
+    Intervals resample items (see the module docstring); NaN with fewer than 2 items.
+    """
     counts = item_counts(items, values)
     n = int(counts.shape[0])
-    return [
-        ("krippendorff_alpha_nominal", krippendorff_alpha(counts, "nominal"), n),
-        ("krippendorff_alpha_interval", krippendorff_alpha(counts, "interval"), n),
-        ("fleiss_kappa", fleiss_kappa(counts), n),
-        ("percent_agreement", percent_agreement(counts), n),
-    ]
+    rng = np.random.default_rng(seed)
+    boot = (
+        rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+        if n >= 2
+        else np.zeros((0, n))
+    )
+    rows = []
+    for name, stat, top in STATISTICS:
+        value = float(stat(counts, _ones(counts))[0])
+        if n >= 2:
+            low, high = widened_percentile_interval(stat(counts, boot), level, n)
+            low, high = min(float(low), top), min(float(high), top)
+            if name == "percent_agreement":
+                low, high = max(low, 0.0), max(high, 0.0)
+        else:
+            low = high = float("nan")
+        rows.append((name, value, low, high, n))
+    return rows

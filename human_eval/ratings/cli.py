@@ -1,8 +1,10 @@
 """``python -m human_eval.ratings``: ratings, win rates, agreement and plots of a study.
 
 Writes into ``--out`` (see CONTRACTS "Ratings output"): ratings.csv, winrate_<question>.csv,
-agreement.csv, raters.csv, ratings.json and plots/rating_vs_scale_<question>.{png,svg}. All
-inputs are checked before the folder is created, so a bad argument writes nothing.
+winrates.csv (win rates with intervals), agreement.csv, raters.csv, ratings.json and
+plots/rating_vs_scale_<question>.{png,svg}, and prints the ratings table with its anchor and
+interval method. All inputs are checked before the folder is created, so a bad argument writes
+nothing.
 """
 
 from __future__ import annotations
@@ -16,18 +18,46 @@ from pathlib import Path
 from human_eval.database import open_database, utcnow
 from human_eval.errors import HumanEvalError
 from human_eval.io_utils import write_text
-from human_eval.ratings.compute import RatingSettings, compute_ratings
+from human_eval.ratings.bootstrap import BOOTSTRAP_UNITS, DEFAULT_UNIT, INTERVAL_METHOD
+from human_eval.ratings.compute import (
+    AGREEMENT_UNIT,
+    MEAN_ANCHOR,
+    RatingSettings,
+    compute_ratings,
+    is_repeat,
+)
 from human_eval.ratings.models import DEFAULT_PRIOR_SD
 from human_eval.ratings.plots import plot_rating_vs_scale
+from human_eval.ratings.summary import PAPER_ANCHOR_NOTE, format_summary
 from human_eval.store import load_study
 from human_eval.tables import conditions_frame, raters_frame, votes_frame
+
+UNIT_TEXT = {
+    "rater": "raters: a cluster bootstrap that keeps all the votes of each drawn rater "
+    "(votes of one rater share a taste, so they are not independent)",
+    "caption": "captions: a cluster bootstrap that keeps all the votes on each drawn caption",
+    "vote": "single votes (Chatbot Arena style; assumes independent votes, too narrow when "
+    "raters disagree)",
+}
+
+EPILOG = f"""\
+intervals (each row of ratings.csv, winrates.csv and agreement.csv names its unit and method):
+  Elo, Bradley-Terry, win rates  bootstrap over --bootstrap-unit (default {DEFAULT_UNIT})
+  agreement (alpha, kappa, %)    bootstrap over items ({AGREEMENT_UNIT}s), raters held fixed
+  method: {INTERVAL_METHOD}; t(G-1)/z*sqrt(G/(G-1)) is 1.17 for 12 raters and about 1 for
+  hundreds of units.
+anchor: ratings are defined up to a shift. --reference names the condition rated 0, or
+  --reference mean gives the rated conditions mean 0. {PAPER_ANCHOR_NOTE}
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m human_eval.ratings",
-        description="Elo and Bradley-Terry ratings (with bootstrap intervals), win-rate matrices, "
-        "inter-rater agreement and plots for one study.",
+        description="Elo and Bradley-Terry ratings, win-rate matrices and inter-rater agreement, "
+        "each with a bootstrap interval, and plots for one study.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--db",
@@ -39,8 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reference",
         default=None,
-        help="condition rated 0 (default: the study's "
-        "reference, chosen at creation: the unguided model, else the lowest guidance scale)",
+        help="the anchor: the condition rated 0, or 'mean' for ratings with mean 0 (default: "
+        "the study's reference, chosen at creation: the unguided model, else the lowest "
+        "guidance scale; a condition named 'mean' is that condition)",
+    )
+    p.add_argument(
+        "--bootstrap-unit",
+        choices=BOOTSTRAP_UNITS,
+        default=DEFAULT_UNIT,
+        help="what the Elo, Bradley-Terry and win-rate intervals resample: "
+        + "; ".join(f"{unit}: {text}" for unit, text in UNIT_TEXT.items())
+        + f" (default {DEFAULT_UNIT})",
     )
     p.add_argument(
         "--bootstrap",
@@ -69,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> Path:
+def run(args: argparse.Namespace) -> tuple[Path, str]:
     if args.bootstrap < 1:
         raise HumanEvalError(f"--bootstrap: {args.bootstrap}; give at least 1 replicate")
     if not 0.0 < args.ci < 1.0:
@@ -89,20 +128,28 @@ def run(args: argparse.Namespace) -> Path:
         db.dispose()
     names = conditions["condition"].tolist()
     reference = args.reference or study.reference
-    if reference not in names:
-        raise HumanEvalError(f"--reference: {reference!r} is not a condition; choose from {names}")
+    if reference not in names and reference != MEAN_ANCHOR:
+        raise HumanEvalError(
+            f"--reference: {reference!r} is not a condition; choose from {names} or {MEAN_ANCHOR!r}"
+        )
     raters["excluded_now"] = raters["excluded"] | (args.exclude_flagged & raters["flagged"])
     votes["rater_excluded"] = (
         votes["rater_id"].map(raters.set_index("rater_id")["excluded_now"]).astype(bool)
     )
-    usable = votes[~votes["is_gold"] & (args.include_excluded | ~votes["rater_excluded"])]
+    usable = votes[
+        ~votes["is_gold"] & ~is_repeat(votes) & (args.include_excluded | ~votes["rater_excluded"])
+    ]
     if usable.empty:
         raise HumanEvalError(
             f"--study: study {study.name!r} has no usable votes yet ({len(votes)} votes in all, "
-            "gold pairs and excluded raters left out); nothing written"
+            "gold pairs, repeats and excluded raters left out); nothing written"
         )
     settings = RatingSettings(
-        n_boot=args.bootstrap, level=args.ci, seed=args.seed, prior_sd=args.prior_sd
+        n_boot=args.bootstrap,
+        level=args.ci,
+        seed=args.seed,
+        prior_sd=args.prior_sd,
+        unit=args.bootstrap_unit,
     )
     questions = list(study.config.questions)
     result = compute_ratings(
@@ -113,6 +160,7 @@ def run(args: argparse.Namespace) -> Path:
     write_text(out / "ratings.csv", result.ratings.to_csv(index=False))
     for question, matrix in result.winrates.items():
         write_text(out / f"winrate_{question}.csv", matrix.to_csv())
+    write_text(out / "winrates.csv", result.winrate_intervals.to_csv(index=False))
     write_text(out / "agreement.csv", result.agreement.to_csv(index=False))
     rater_table = raters[["rater", "n_votes", "gold_accuracy", "excluded_now"]].rename(
         columns={"excluded_now": "excluded"}
@@ -120,7 +168,11 @@ def run(args: argparse.Namespace) -> Path:
     write_text(out / "raters.csv", rater_table.to_csv(index=False))
     for question in result.winrates:
         plot_rating_vs_scale(
-            result.ratings, question, out / "plots" / f"rating_vs_scale_{question}"
+            result.ratings,
+            question,
+            out / "plots" / f"rating_vs_scale_{question}",
+            anchor=result.anchor,
+            level=args.ci,
         )
     meta = {
         "study": study.name,
@@ -132,6 +184,7 @@ def run(args: argparse.Namespace) -> Path:
         "counts": {
             "votes_total": int(len(votes)),
             "votes_gold": int(votes["is_gold"].sum()),
+            "votes_repeat": int(is_repeat(votes).sum()),
             "votes_used": result.votes_used,
             "raters": int(len(raters)),
             "raters_excluded": int(raters["excluded_now"].sum()),
@@ -139,11 +192,18 @@ def run(args: argparse.Namespace) -> Path:
         },
         "tie_convention": "a 'can't decide' vote is a tie: half a win for each side (Elo); "
         "Bradley-Terry models ties explicitly (Davidson 1970, tie parameter nu)",
+        "anchor": {
+            "choice": "mean" if reference not in names else "condition",
+            "condition": reference if reference in names else None,
+            "text": result.anchor,
+            "note": PAPER_ANCHOR_NOTE,
+        },
         "elo": {
             "fit": "maximum likelihood",
             "points_per_factor_10_odds": 400,
             "base": 10,
             "reference": reference,
+            "anchor": result.anchor,
             "prior_sd_points": args.prior_sd,
         },
         "bradley_terry": {
@@ -155,24 +215,50 @@ def run(args: argparse.Namespace) -> Path:
             "replicates": args.bootstrap,
             "level": args.ci,
             "seed": args.seed,
-            "method": "multinomial resampling of votes, percentile intervals",
+            "unit": args.bootstrap_unit,
+            "method": f"resampling {UNIT_TEXT[args.bootstrap_unit]}; {INTERVAL_METHOD}",
         },
+        "intervals": interval_meta(result, args),
         "include_excluded": bool(args.include_excluded),
         "exclude_flagged": bool(args.exclude_flagged),
         "notes": result.notes,
         "study_config": study.config.to_json(),
     }
     write_text(out / "ratings.json", json.dumps(meta, indent=2, default=str) + "\n")
-    return out
+    return out, format_summary(result, level=args.ci, n_boot=args.bootstrap)
+
+
+def interval_meta(result, args: argparse.Namespace) -> dict:  # noqa: ANN001
+    """What every interval in the outputs resamples, and how, per question."""
+    common = {"replicates": args.bootstrap, "level": args.ci, "seed": args.seed}
+    return {
+        "ratings_and_win_rates": {
+            **common,
+            "unit": args.bootstrap_unit,
+            "resampling": UNIT_TEXT[args.bootstrap_unit],
+            "method": INTERVAL_METHOD,
+            "per_question": result.intervals,
+            "files": ["ratings.csv", "winrates.csv"],
+        },
+        "agreement": {
+            **common,
+            "unit": AGREEMENT_UNIT,
+            "resampling": "items (comparisons) with all their votes, raters held fixed "
+            "(Hayes & Krippendorff 2007)",
+            "method": INTERVAL_METHOD,
+            "files": ["agreement.csv"],
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        out = run(args)
+        out, summary = run(args)
     except HumanEvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(summary)
     print(f"ratings written to {out}")
     return 0
 

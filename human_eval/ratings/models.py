@@ -6,7 +6,12 @@ preferred to j, ``ties[i, j] = ties[j, i]`` counts "can't decide" votes between 
 Elo (GLIDE paper, section 5.2 / appendix A.1): a tie is half a win for each side, giving the win
 matrix ``A = wins + ties / 2``; the scores maximise
 ``sum_ij A_ij log(1 / (1 + 10^((s_j - s_i) / 400)))``, i.e. Bradley-Terry on the Elo scale
-(400 points per factor 10 of odds), reported relative to a reference condition (s_ref = 0).
+(400 points per factor 10 of odds), fitted with one condition held at 0.
+
+Anchoring: ratings are only defined up to a common shift, so the level is a choice. The fits
+hold one condition at 0; ``anchor_scores`` then reports them relative to a named condition or
+with mean 0. Only differences between ratings are comparable across studies: the GLIDE paper's
+Table 1 uses its own anchor (its unguided model is at -88.6, not 0).
 
 Bradley-Terry with ties (Davidson 1970): with strengths ``pi_i = exp(theta_i)`` and a tie
 parameter ``nu``, ``P(i > j) = pi_i / D``, ``P(tie) = nu sqrt(pi_i pi_j) / D``,
@@ -66,12 +71,11 @@ def pair_counts(wins: np.ndarray, ties: np.ndarray):
 
 
 def win_rate_matrix(wins: np.ndarray, ties: np.ndarray) -> np.ndarray:
-    """``W[i, j]`` = share of i-vs-j votes won by i, ties counted half; NaN where none."""
-    games = wins + wins.T + ties
+    """``W[..., i, j]`` = share of i-vs-j votes won by i, ties counted half; NaN where none."""
+    games = wins + np.swapaxes(wins, -1, -2) + ties
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = (wins + ties / 2.0) / games
-    rate[games == 0] = np.nan
-    return rate
+    return np.where(games > 0, rate, np.nan)
 
 
 def _scatter(I: np.ndarray, J: np.ndarray, d: int, m: int, extra: int):
@@ -180,6 +184,27 @@ def davidson_mle(
     params = _fit(c, I, J, n, _DAVIDSON_FEATURES, reference, prior_sd)
     scores, nu = params[:, :n] * ELO_POINTS_PER_NAT, np.exp(params[:, n])
     return (scores, nu) if batched else (scores[0], nu[0])
+
+
+def anchor_scores(
+    scores: np.ndarray, anchor: int | None, rated: np.ndarray, members: np.ndarray | None = None
+) -> np.ndarray:
+    """Scores [..., n] shifted so the condition ``anchor`` is 0, or (``anchor=None``) so the
+    mean over ``members`` [n] (default: all of ``rated``) is 0; NaN where ``rated`` [..., n]
+    is False.
+
+    Under the mean anchor a row that lacks one of the members is NaN throughout, since its
+    mean would be over other conditions.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    rated = np.broadcast_to(np.asarray(rated, dtype=bool), scores.shape)
+    kept = np.where(rated, scores, np.nan)
+    if anchor is not None:
+        return kept - kept[..., anchor : anchor + 1]
+    if members is None and rated.ndim != 1:
+        raise ValueError("give the members of the mean for a batch of rows")
+    members = rated if members is None else np.asarray(members, dtype=bool)
+    return kept - kept[..., members].mean(-1, keepdims=True)
 
 
 def online_elo(

@@ -14,8 +14,22 @@ from human_eval.io_utils import atomic_path  # noqa: E402
 from human_eval.schema import QUESTION_TEXT  # noqa: E402
 
 
-def plot_rating_vs_scale(ratings: pd.DataFrame, question: str, out_stem: Path) -> list[Path]:
-    """Write ``<out_stem>.png`` and ``.svg`` for one question; returns the paths."""
+def plot_rating_vs_scale(
+    ratings: pd.DataFrame,
+    question: str,
+    out_stem: Path,
+    *,
+    anchor: str = "reference = 0",
+    level: float = 0.95,
+) -> list[Path]:
+    """Write ``<out_stem>.png`` and ``.svg`` for one question; returns the paths.
+
+    ``anchor`` names what is 0 (e.g. "cfg@1 = 0"); ``level`` labels the intervals.
+    """
+    ci = f"{100 * level:g}% CI"
+    unit = ratings["interval_unit"].iloc[0] if "interval_unit" in ratings and len(ratings) else ""
+    if unit:
+        ci += f" over {unit}s"
     df = ratings[ratings["question"] == question]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     elo = df[df["system"] == "elo"]
@@ -31,7 +45,7 @@ def plot_rating_vs_scale(ratings: pd.DataFrame, question: str, out_stem: Path) -
             marker="o",
             capsize=3,
             color=color,
-            label=f"{method} (Elo, 95% CI)",
+            label=f"{method} (Elo, {ci})",
         )
         other = bt[(bt["method"] == method) & bt["scale"].notna()].sort_values("scale")
         ax.errorbar(
@@ -43,13 +57,13 @@ def plot_rating_vs_scale(ratings: pd.DataFrame, question: str, out_stem: Path) -
             capsize=2,
             color=color,
             alpha=0.7,
-            label=f"{method} (Bradley-Terry, 95% CI)",
+            label=f"{method} (Bradley-Terry, {ci})",
         )
     for k, (_, row) in enumerate(elo[elo["scale"].isna()].iterrows()):
         ax.axhline(row["rating"], linestyle=":", color=f"C{k + 5}", label=row["condition"])
     ax.axhline(0.0, color="0.7", linewidth=0.8)
     ax.set_xlabel("guidance scale")
-    ax.set_ylabel("rating (Elo points, reference = 0)")
+    ax.set_ylabel(f"rating (Elo points, {anchor})")
     ax.set_title(QUESTION_TEXT.get(question, question), fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()

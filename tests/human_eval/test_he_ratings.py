@@ -194,7 +194,13 @@ def test_compute_ratings_table_and_unconnected_conditions() -> None:
         "ci_low",
         "ci_high",
         "n_votes",
+        "anchor",
+        "interval_unit",
+        "interval_units",
+        "interval_method",
     ]
+    assert (r["anchor"] == "c0 = 0").all() and (r["interval_unit"] == "rater").all()
+    assert (r["interval_units"] == votes["rater_id"].nunique()).all()
     assert set(r["system"]) == {"elo", "bradley_terry"} and set(r["question"]) == {"photorealism"}
     assert result.notes["caption"] == ["no votes for this question yet"]
     ok = r[r["condition"] != "c3"]

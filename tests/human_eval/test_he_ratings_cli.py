@@ -13,7 +13,7 @@ from he_helpers import make_study
 from human_eval.database import open_database
 from human_eval.ratings.cli import main as ratings_main
 from human_eval.store import VoteStore
-from human_eval.tables import set_excluded
+from human_eval.tables import set_excluded, votes_frame
 
 # photorealism strength per condition (Elo points); the caption question prefers high scales
 TRUTH = {"cfg@0": 0.0, "cfg@3": 150.0, "clip@1": 60.0, "clip@2": 100.0}
@@ -81,6 +81,7 @@ def test_ratings_cli_writes_the_contract_files(voted: str, tmp_path: Path, capsy
         "ratings.json",
         "winrate_caption.csv",
         "winrate_photorealism.csv",
+        "winrates.csv",
     ]
     ratings = pd.read_csv(out / "ratings.csv")
     assert list(ratings.columns) == [
@@ -93,8 +94,15 @@ def test_ratings_cli_writes_the_contract_files(voted: str, tmp_path: Path, capsy
         "ci_low",
         "ci_high",
         "n_votes",
+        "anchor",
+        "interval_unit",
+        "interval_units",
+        "interval_method",
     ]
     assert len(ratings) == 2 * 2 * 4  # questions x systems x conditions
+    assert (ratings["anchor"] == "cfg@0 = 0").all()
+    assert (ratings["interval_unit"] == "rater").all() and (ratings["interval_units"] == 6).all()
+    assert ratings["interval_method"].str.contains("t(G-1)/z", regex=False).all()
     ref = ratings[ratings["condition"] == "cfg@0"]
     assert (ref[["rating", "ci_low", "ci_high"]] == 0).all().all()  # the reference is 0
     cap = ratings[(ratings["question"] == "caption") & (ratings["system"] == "elo")]
@@ -105,24 +113,67 @@ def test_ratings_cli_writes_the_contract_files(voted: str, tmp_path: Path, capsy
     assert list(win.index) == list(win.columns) == ["cfg@0", "cfg@3", "clip@1", "clip@2"]
     both = win.to_numpy() + win.to_numpy().T
     assert np.allclose(both[~np.eye(4, dtype=bool)], 1.0)
+    winrates = pd.read_csv(out / "winrates.csv")
+    assert list(winrates.columns) == [
+        "question",
+        "condition",
+        "opponent",
+        "win_rate",
+        "ci_low",
+        "ci_high",
+        "n_votes",
+        "interval_unit",
+        "interval_units",
+        "interval_method",
+    ]
+    assert len(winrates) == 2 * 4 * 3 and (winrates["interval_unit"] == "rater").all()
+    voted_pairs = winrates[winrates["n_votes"] > 0]
+    assert (voted_pairs["ci_low"] <= voted_pairs["win_rate"]).all()
+    assert (voted_pairs["win_rate"] <= voted_pairs["ci_high"]).all()
+    assert voted_pairs["ci_low"].ge(0).all() and voted_pairs["ci_high"].le(1).all()
+    one = winrates.set_index(["question", "condition", "opponent"]).loc[
+        ("photorealism", "cfg@3", "clip@1"), "win_rate"
+    ]
+    assert one == pytest.approx(win.loc["cfg@3", "clip@1"])
     agreement = pd.read_csv(out / "agreement.csv")
-    assert list(agreement.columns) == ["question", "statistic", "value", "n_items"]
+    assert list(agreement.columns) == [
+        "question",
+        "statistic",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n_items",
+        "interval_unit",
+        "interval_units",
+        "interval_method",
+    ]
     assert set(agreement["statistic"]) >= {"krippendorff_alpha_nominal", "fleiss_kappa"}
+    assert (agreement["interval_unit"] == "comparison").all()
+    assert (agreement["interval_units"] == agreement["n_items"]).all()
     raters = pd.read_csv(out / "raters.csv")
     assert list(raters.columns) == ["rater", "n_votes", "gold_accuracy", "excluded"]
     assert raters["n_votes"].tolist() == [30] * 6 and not raters["excluded"].any()
     meta = json.loads((out / "ratings.json").read_text())
     assert meta["study"] == "study" and meta["reference"] == "cfg@0"
+    assert meta["anchor"]["choice"] == "condition" and meta["anchor"]["text"] == "cfg@0 = 0"
+    assert "-88.6" in meta["anchor"]["note"]
+    assert meta["bootstrap"]["unit"] == "rater" and "raters" in meta["bootstrap"]["method"]
+    rated = meta["intervals"]["ratings_and_win_rates"]
+    assert rated["unit"] == "rater" and rated["per_question"]["photorealism"]["units"] == 6
+    assert meta["intervals"]["agreement"]["unit"] == "comparison"
     assert meta["counts"]["votes_total"] == 180
     assert (
         meta["counts"]["votes_used"]["photorealism"] + meta["counts"]["votes_used"]["caption"]
-        == 180 - meta["counts"]["votes_gold"]
+        == 180 - meta["counts"]["votes_gold"] - meta["counts"]["votes_repeat"]
     )
     assert (
         "half a win" in meta["tie_convention"] and meta["elo"]["points_per_factor_10_odds"] == 400
     )
     assert meta["db"].split("://")[0] in ("sqlite", "postgresql+psycopg")
-    assert "ratings written to" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "ratings written to" in printed
+    assert "photorealism: Elo points, anchor cfg@0 = 0" in printed
+    assert "bootstrap over 6 raters" in printed and "-88.6" in printed
 
 
 def test_excluded_raters_are_left_out(sqlite_url: str, sweep: Path, tmp_path: Path) -> None:
@@ -131,7 +182,10 @@ def test_excluded_raters_are_left_out(sqlite_url: str, sweep: Path, tmp_path: Pa
     store = VoteStore(db, "study")
     _vote_by_strength(store, raters=3, per_rater=20)
     set_excluded(db, store.study, "rater0", True, "test")
+    votes = votes_frame(db, store.study)
     db.dispose()
+    # a rater's repeat of an item (intra-rater consistency) is never a second vote
+    first = votes[votes["repeat"] == 0]
     out = tmp_path / "o"
     assert (
         ratings_main(
@@ -140,7 +194,8 @@ def test_excluded_raters_are_left_out(sqlite_url: str, sweep: Path, tmp_path: Pa
         == 0
     )
     meta = json.loads((out / "ratings.json").read_text())
-    assert sum(meta["counts"]["votes_used"].values()) == 40
+    assert sum(meta["counts"]["votes_used"].values()) == (first["rater"] != "rater0").sum()
+    assert meta["counts"]["votes_repeat"] == (votes["repeat"] > 0).sum()
     assert pd.read_csv(out / "raters.csv")["excluded"].tolist() == [True, False, False]
     out2 = tmp_path / "o2"
     assert (
@@ -159,9 +214,9 @@ def test_excluded_raters_are_left_out(sqlite_url: str, sweep: Path, tmp_path: Pa
         )
         == 0
     )
-    assert (
-        sum(json.loads((out2 / "ratings.json").read_text())["counts"]["votes_used"].values()) == 60
-    )
+    assert sum(
+        json.loads((out2 / "ratings.json").read_text())["counts"]["votes_used"].values()
+    ) == len(first)
 
 
 def test_ratings_cli_bad_input_writes_nothing(
@@ -183,3 +238,47 @@ def test_ratings_cli_bad_input_writes_nothing(
     fails(["--db", sqlite_url, "--study", "study"], "no usable votes yet")
     fails(["--db", sqlite_url, "--study", "study", "--reference", "cfg@9"], "not a condition")
     fails(["--db", sqlite_url, "--study", "study", "--bootstrap", "0"], "--bootstrap")
+
+
+def test_anchor_and_bootstrap_unit_options(voted: str, tmp_path: Path, capsys) -> None:
+    # a flat prior, so that the anchor moves only the level of the ratings
+    base = ["--db", voted, "--study", "study", "--bootstrap", "60", "--prior-sd", "1e7"]
+    out_rater = tmp_path / "rater"
+    assert ratings_main(base + ["--out", str(out_rater)]) == 0
+    out = tmp_path / "mean_vote"
+    argv = base + ["--out", str(out), "--reference", "mean", "--bootstrap-unit", "vote"]
+    assert ratings_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "anchor mean of the rated conditions = 0" in printed
+    ratings = pd.read_csv(out / "ratings.csv")
+    assert (ratings["interval_unit"] == "vote").all()
+    sums = ratings.groupby(["question", "system"])["rating"].sum()
+    assert np.allclose(sums, 0.0, atol=1e-6)  # the mean anchor: ratings have mean 0
+    meta = json.loads((out / "ratings.json").read_text())
+    assert meta["anchor"]["choice"] == "mean" and meta["anchor"]["condition"] is None
+    assert meta["reference"] == "mean"  # so the recorded command line reruns as it was
+    assert meta["bootstrap"]["unit"] == "vote"
+    # differences do not depend on the anchor
+    rater = pd.read_csv(out_rater / "ratings.csv").set_index(["question", "system", "condition"])
+    mean = ratings.set_index(["question", "system", "condition"])["rating"]
+    diff = (rater["rating"] - mean).groupby(level=[0, 1]).agg(np.ptp)
+    assert np.allclose(diff, 0.0, atol=1e-6)
+    out_cap = tmp_path / "caption"
+    assert ratings_main(base + ["--out", str(out_cap), "--bootstrap-unit", "caption"]) == 0
+    cap = pd.read_csv(out_cap / "ratings.csv")
+    assert (cap["interval_unit"] == "caption").all() and cap["interval_units"].between(2, 6).all()
+
+
+def test_help_states_units_and_anchor(capsys) -> None:
+    with pytest.raises(SystemExit):
+        ratings_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for words in (
+        "--bootstrap-unit {rater,caption,vote}",
+        "bootstrap over --bootstrap-unit (default rater)",
+        "bootstrap over items (comparisons), raters held fixed",
+        "t(G-1)/z*sqrt(G/(G-1))",
+        "--reference mean",
+        "-88.6",
+    ):
+        assert words in text, words
