@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 from pathlib import Path
 
 from human_eval.database import open_database, utcnow
@@ -40,15 +41,30 @@ UNIT_TEXT = {
     "raters disagree)",
 }
 
-EPILOG = f"""\
-intervals (each row of ratings.csv, winrates.csv and agreement.csv names its unit and method):
-  Elo, Bradley-Terry, win rates  bootstrap over --bootstrap-unit (default {DEFAULT_UNIT})
-  agreement (alpha, kappa, %)    bootstrap over items ({AGREEMENT_UNIT}s), raters held fixed
-  method: {INTERVAL_METHOD}; t(G-1)/z*sqrt(G/(G-1)) is 1.17 for 12 raters and about 1 for
-  hundreds of units.
-anchor: ratings are defined up to a shift. --reference names the condition rated 0, or
-  --reference mean gives the rated conditions mean 0. {PAPER_ANCHOR_NOTE}
-"""
+
+def _wrap(text: str, indent: str = "  ") -> str:
+    return textwrap.fill(text, width=92, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+EPILOG = "\n".join(
+    [
+        "intervals (each row of ratings.csv, winrates.csv and agreement.csv names its unit and "
+        "method):",
+        "  Elo, Bradley-Terry, win rates  bootstrap over --bootstrap-unit "
+        f"(default {DEFAULT_UNIT})",
+        f"  agreement (alpha, kappa, %)    bootstrap over items ({AGREEMENT_UNIT}s), raters held "
+        "fixed",
+        _wrap(
+            f"method: {INTERVAL_METHOD}; t(G-1)/z*sqrt(G/(G-1)) is 1.17 for 12 raters and about 1 "
+            "for hundreds of units."
+        ),
+        "anchor:",
+        _wrap(
+            "ratings are defined up to a shift. --reference names the condition rated 0, or "
+            f"--reference mean gives the rated conditions mean 0. {PAPER_ANCHOR_NOTE}"
+        ),
+    ]
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
