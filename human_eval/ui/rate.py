@@ -148,15 +148,17 @@ def task_ui(store: VoteStore, rater: Rater) -> None:
         "Every answer is saved as you give it. To come back later, keep this page's address: "
         "it holds your personal key."
     )
+    # one fixed slot for messages, so that a message never shifts the pair and its buttons
+    slot = st.empty()
     if "vote_error" in st.session_state:
-        st.error(st.session_state["vote_error"])
+        slot.error(st.session_state["vote_error"])
     task = store.next_task(rater.id)
     if task is None:
         st.session_state.pop("vote_notice", None)
-        st.success(f"All done, thank you! Your {done} answers are saved.")
+        slot.success(f"All done, thank you! Your {done} answers are saved.")
         return
-    if "vote_notice" in st.session_state:
-        st.warning(st.session_state["vote_notice"])
+    if "vote_notice" in st.session_state and "vote_error" not in st.session_state:
+        slot.warning(st.session_state["vote_notice"])
     st.session_state.setdefault("drawn_at", {}).setdefault(task.assignment_id, time.monotonic())
     st.subheader(QUESTION_TEXT[task.question])
     plain(f"Caption: {task.caption}")

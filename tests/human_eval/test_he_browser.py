@@ -154,7 +154,7 @@ BUTTONS = {"left": "Left image", "tie": "Can't decide", "right": "Right image"}
 KEYS = {"left": "ArrowLeft", "tie": "ArrowDown", "right": "ArrowRight"}
 
 
-def _rate(page, db_url: str, name: str, fails_gold: bool, base: str) -> list[int]:  # noqa: ANN001
+def _rate(page, db_url: str, name: str, fails_gold: bool, base: str, shots: Path) -> list[int]:  # noqa: ANN001, E501
     """Join as ``name`` and answer every pair; returns the assignment ids voted on."""
     from playwright.sync_api import expect
 
@@ -187,6 +187,8 @@ def _rate(page, db_url: str, name: str, fails_gold: bool, base: str) -> list[int
                 previous = current
                 continue
             expect(page.get_by_text(f"{i} of {N_VOTES}")).to_be_visible()
+            _settle(page)
+            page.screenshot(path=str(shots / f"refused-{name.split()[0]}.png"))
             assert page.wait_for_function(_CURRENT_PAIR_JS, arg=previous).json_value() == current
         page.wait_for_timeout(500)  # a person looks first (the app refuses faster clicks)
         if i == 4:  # a double click records one vote, on the pair it was meant for
@@ -221,7 +223,7 @@ def test_a_whole_small_study_in_chromium(db_url: str, sweep: Path, serve, shots:
         for name, fails in (("careful rater", False), ("careless rater", True)):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(30_000)
-            raters[name] = _rate(page, db_url, name, fails, base)
+            raters[name] = _rate(page, db_url, name, fails, base, shots)
             _assert_no_chrome(page)
             page.screenshot(path=str(shots / f"done-{name.split()[0]}.png"))
             page.close()
