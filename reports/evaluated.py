@@ -347,6 +347,7 @@ def reproduce_commands(
                 ("--ci", boot.get("level")),
                 ("--seed", boot.get("seed")),
                 ("--reference", meta.get("reference")),
+                ("--bootstrap-unit", boot.get("unit")),
                 ("--prior-sd", _get(meta, "elo", "prior_sd_points")),
             ):
                 if value is not None:

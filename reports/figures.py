@@ -138,7 +138,7 @@ def grid_blocks(inputs: SweepInputs, rows: int) -> list[ImageGrid | Figure | Par
     return blocks
 
 
-def _draw_rating_plot(ratings: pd.DataFrame, question: str) -> bytes:
+def _draw_rating_plot(ratings: pd.DataFrame, question: str, anchor: str | None = None) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -163,7 +163,7 @@ def _draw_rating_plot(ratings: pd.DataFrame, question: str) -> bytes:
         ax.axhline(row.rating, linestyle=":", color=f"C{k + 5}", label=str(row.condition))
     ax.axhline(0.0, color="0.7", linewidth=0.8)
     ax.set_xlabel("guidance scale")
-    ax.set_ylabel("Elo rating (reference = 0)")
+    ax.set_ylabel(f"Elo rating (anchor: {anchor})" if anchor else "Elo rating (anchor = 0)")
     ax.set_title(f"Rating vs guidance scale: {question}", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
@@ -180,5 +180,6 @@ def rating_figure(inputs: RatingsInputs, question: str) -> Figure:
         png = _as_png(inputs.plots[question])
         source = f"plots/rating_vs_scale_{question}.png of the ratings"
         return png_figure(png, caption, source, fraction=0.66)
-    png = _draw_rating_plot(inputs.ratings, question)
+    anchor = (inputs.meta.get("anchor") or {}).get("text")
+    png = _draw_rating_plot(inputs.ratings, question, anchor)
     return png_figure(png, caption, "drawn for this report from ratings.csv", fraction=0.66)
