@@ -39,17 +39,25 @@ def main(out: str) -> None:
         out_path.unlink()
     url = f"sqlite:///{out_path}"
     with tempfile.TemporaryDirectory() as tmp:
-        make_sweep(Path(tmp) / "sweep", [("cfg", 1.0), ("cfg", 3.0), ("clip", 1.0)],
-                   n_captions=3, size=8)
+        make_sweep(
+            Path(tmp) / "sweep", [("cfg", 1.0), ("cfg", 3.0), ("clip", 1.0)], n_captions=3, size=8
+        )
         db = open_database(url, create=True)
         made = create_study(
-            db, "v1study", load_runs([Path(tmp) / "sweep"]),
+            db,
+            "v1study",
+            load_runs([Path(tmp) / "sweep"]),
             StudyConfig(votes_per_rater=12, gold_pairs=3, gold_rate=0.3, gold_min_answered=1),
-            admin_token="v1-admin-token", invites=2,
+            admin_token="v1-admin-token",
+            invites=2,
         )
     store = VoteStore(db, "v1study")
-    raters = [store.join_by_name("Alice"), store.join_by_name("alice"),
-              store.join_by_invite(made.invite_tokens[0]), store.join_by_name("bob")]
+    raters = [
+        store.join_by_name("Alice"),
+        store.join_by_name("alice"),
+        store.join_by_invite(made.invite_tokens[0]),
+        store.join_by_name("bob"),
+    ]
     for i, rater in enumerate(raters):
         for j in range(6):
             task = store.next_task(rater.id)
@@ -62,12 +70,17 @@ def main(out: str) -> None:
     con.execute("PRAGMA journal_mode=DELETE")
     con.execute("VACUUM")
     con.close()
-    print(json.dumps({
-        "keys": {r.name: r.key for r in raters},
-        "invite_used": made.invite_tokens[0],
-        "invite_unused": made.invite_tokens[1],
-        "admin_token": "v1-admin-token",
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "keys": {r.name: r.key for r in raters},
+                "invite_used": made.invite_tokens[0],
+                "invite_unused": made.invite_tokens[1],
+                "admin_token": "v1-admin-token",
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":
