@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import stat
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,4 +310,12 @@ def _prepare_schema(db: Database, *, create: bool, migrate: bool) -> None:
         if migrations.read_state(conn).revision != head:  # or another process did it
             applied = migrations.upgrade(conn)
     if "0002" in applied:  # rater keys and invite tokens were in plain text before it
-        db.scrub()
+        try:
+            db.scrub()
+        except Exception as exc:  # noqa: BLE001 - the migration itself is committed
+            warnings.warn(
+                f"schema migrated, but old copies of plain-text tokens may remain in the "
+                f"database's free space ({type(exc).__name__}: {exc}); run VACUUM (SQLite) or "
+                "VACUUM FULL raters, invites (PostgreSQL, as the tables' owner)",
+                stacklevel=2,
+            )
