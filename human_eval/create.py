@@ -153,8 +153,9 @@ def is_unguided(run: RunFolder) -> bool:
 
 
 def choose_reference(runs: list[RunFolder], reference: str | None) -> str:
-    """The condition rated 0: the one named, else the unguided model (as the paper reported
-    its Elo scores), else the lowest guidance scale, else the first run."""
+    """The condition rated 0 by default: the one named, else the unguided model (a choice of
+    anchor; the paper's Table 1 uses another), else the lowest guidance scale, else the first
+    run."""
     names = [r.name for r in runs]
     if reference is not None:
         if reference not in names:

@@ -353,7 +353,7 @@ def reproduce_commands(
                 if value is not None:
                     argv += [flag, str(value)]
             argv += ["--include-excluded"] if meta.get("include_excluded") else []
-            argv += ["--exclude-flagged"] if meta.get("exclude_flagged") else []
+            argv += ["--include-flagged"] if meta.get("include_flagged") else []
             blocks += [
                 Paragraph("Human-evaluation ratings (the database holds the votes):", "note"),
                 Code(shlex.join(argv)),

@@ -127,7 +127,9 @@ def _overview(inputs: RatingsInputs) -> list[Block]:
         (
             "Raters",
             f"{counts.get('raters', '?')}; excluded {counts.get('raters_excluded', '?')}; "
-            f"flagged by gold pairs {counts.get('raters_flagged', '?')}",
+            f"flagged by gold pairs {counts.get('raters_flagged', '?')}; left out of the "
+            f"ratings {counts.get('raters_left_out', '?')} "
+            f"({counts.get('votes_left_out', '?')} votes)",
         ),
         ("Ties", str(meta.get("tie_convention", "not recorded"))),
     ]
@@ -143,32 +145,50 @@ def _overview(inputs: RatingsInputs) -> list[Block]:
     return [KeyValues(tuple(rows), mono=frozenset({"Vote database"}))]
 
 
+def _flag(value) -> bool:  # noqa: ANN001
+    return str(value).strip().lower() in ("true", "1")
+
+
 def _raters(inputs: RatingsInputs) -> list[Block]:
-    blocks: list[Block] = [Heading("Excluded raters")]
+    blocks: list[Block] = [Heading("Raters left out")]
     if inputs.raters is None:
         return blocks + [Paragraph("raters.csv is absent: exclusions unknown.", "missing")]
     raters = inputs.raters
-    excluded = raters[raters["excluded"].astype(str).str.lower().isin(["true", "1"])]
+    column = "left_out" if "left_out" in raters.columns else "excluded"  # older raters.csv
+    out = raters[raters[column].map(_flag)]
+    rule = (inputs.meta.get("left_out") or {}).get("rule")
     blocks.append(
         Paragraph(
-            f"{len(raters)} raters, {len(excluded)} excluded; an excluded "
-            "rater's votes are left out of every number above.",
+            f"{len(raters)} raters, {len(out)} left out of every number above: excluded by the "
+            "admin, or flagged by the gold pairs"
+            + (f" ({rule})" if rule else "")
+            + ". Flagged raters count only with --include-flagged, excluded ones only with "
+            "--include-excluded.",
             "note",
         )
     )
-    if excluded.empty:
-        return blocks + [Paragraph("No rater was excluded.")]
+    if out.empty:
+        return blocks + [Paragraph("No rater was left out.")]
+
+    def why(r) -> str:  # noqa: ANN001
+        if _flag(getattr(r, "excluded", False)):
+            return "excluded by the admin"
+        return "flagged by the gold pairs" if _flag(getattr(r, "flagged", False)) else "?"
+
     rows = tuple(
         (
             L(str(r.rater)),
+            L(why(r)),
             Cell(str(r.n_votes)),
             Cell(f"{100 * r.gold_accuracy:.0f}%")
             if is_number(r.gold_accuracy)
             else Cell("no gold votes", missing=True),
         )
-        for r in excluded.itertuples(index=False)
+        for r in out.itertuples(index=False)
     )
-    return blocks + [Table(("rater", "votes", "gold accuracy"), rows, widths=(4.0, 1.5, 2.0))]
+    return blocks + [
+        Table(("rater", "why", "votes", "gold accuracy"), rows, widths=(3.5, 3.0, 1.2, 1.8))
+    ]
 
 
 def human_section(inputs: RatingsInputs) -> Section:

@@ -31,7 +31,7 @@ from human_eval.ratings.models import DEFAULT_PRIOR_SD
 from human_eval.ratings.plots import plot_rating_vs_scale
 from human_eval.ratings.summary import PAPER_ANCHOR_NOTE, format_summary
 from human_eval.store import load_study
-from human_eval.tables import conditions_frame, raters_frame, votes_frame
+from human_eval.tables import conditions_frame, exclusion_summary, raters_frame, votes_frame
 
 UNIT_TEXT = {
     "rater": "raters: a cluster bootstrap that keeps all the votes of each drawn rater "
@@ -117,9 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also use the votes of raters excluded by the admin",
     )
     p.add_argument(
+        "--include-flagged",
+        action="store_true",
+        help="also use the votes of raters flagged by the gold pairs (left out by default: "
+        "fewer than the study's --gold-min-accuracy right after --gold-min-answered gold pairs)",
+    )
+    p.add_argument(
         "--exclude-flagged",
         action="store_true",
-        help="also drop raters flagged by the gold pairs (without excluding them in the database)",
+        help="the default since flagged raters are left out; kept so old commands still run",
     )
     return p
 
@@ -148,17 +154,17 @@ def run(args: argparse.Namespace) -> tuple[Path, str]:
         raise HumanEvalError(
             f"--reference: {reference!r} is not a condition; choose from {names} or {MEAN_ANCHOR!r}"
         )
-    raters["excluded_now"] = raters["excluded"] | (args.exclude_flagged & raters["flagged"])
-    votes["rater_excluded"] = (
-        votes["rater_id"].map(raters.set_index("rater_id")["excluded_now"]).astype(bool)
-    )
-    usable = votes[
-        ~votes["is_gold"] & ~is_repeat(votes) & (args.include_excluded | ~votes["rater_excluded"])
-    ]
+    if args.include_flagged and args.exclude_flagged:
+        raise HumanEvalError("--include-flagged and --exclude-flagged contradict; give one")
+    left_out = left_out_raters(raters, args.include_excluded, args.include_flagged)
+    raters["left_out"] = left_out
+    votes["rater_excluded"] = votes["rater_id"].map(raters.set_index("rater_id")["left_out"])
+    votes["rater_excluded"] = votes["rater_excluded"].fillna(False).astype(bool)
+    usable = votes[~votes["is_gold"] & ~is_repeat(votes) & ~votes["rater_excluded"]]
     if usable.empty:
         raise HumanEvalError(
             f"--study: study {study.name!r} has no usable votes yet ({len(votes)} votes in all, "
-            "gold pairs, repeats and excluded raters left out); nothing written"
+            "gold pairs, repeats and left-out raters not counted); nothing written"
         )
     settings = RatingSettings(
         n_boot=args.bootstrap,
@@ -168,9 +174,7 @@ def run(args: argparse.Namespace) -> tuple[Path, str]:
         unit=args.bootstrap_unit,
     )
     questions = list(study.config.questions)
-    result = compute_ratings(
-        votes, conditions, reference, questions, settings, include_excluded=args.include_excluded
-    )
+    result = compute_ratings(votes, conditions, reference, questions, settings)
 
     (out / "plots").mkdir(parents=True, exist_ok=True)
     write_text(out / "ratings.csv", result.ratings.to_csv(index=False))
@@ -178,9 +182,10 @@ def run(args: argparse.Namespace) -> tuple[Path, str]:
         write_text(out / f"winrate_{question}.csv", matrix.to_csv())
     write_text(out / "winrates.csv", result.winrate_intervals.to_csv(index=False))
     write_text(out / "agreement.csv", result.agreement.to_csv(index=False))
-    rater_table = raters[["rater", "n_votes", "gold_accuracy", "excluded_now"]].rename(
-        columns={"excluded_now": "excluded"}
-    )
+    rater_table = raters[
+        ["rater", "status", "n_votes", "gold_answered", "gold_accuracy", "flagged", "excluded",
+         "left_out"]
+    ]  # fmt: skip
     write_text(out / "raters.csv", rater_table.to_csv(index=False))
     for question in result.winrates:
         plot_rating_vs_scale(
@@ -203,9 +208,12 @@ def run(args: argparse.Namespace) -> tuple[Path, str]:
             "votes_repeat": int(is_repeat(votes).sum()),
             "votes_used": result.votes_used,
             "raters": int(len(raters)),
-            "raters_excluded": int(raters["excluded_now"].sum()),
+            "raters_excluded": int(raters["excluded"].sum()),
             "raters_flagged": int(raters["flagged"].sum()),
+            "raters_left_out": int(raters["left_out"].sum()),
+            "votes_left_out": int(raters.loc[raters["left_out"], "n_votes"].sum()),
         },
+        "left_out": left_out_record(study, raters, args),
         "tie_convention": "a 'can't decide' vote is a tie: half a win for each side (Elo); "
         "Bradley-Terry models ties explicitly (Davidson 1970, tie parameter nu)",
         "anchor": {
@@ -236,12 +244,53 @@ def run(args: argparse.Namespace) -> tuple[Path, str]:
         },
         "intervals": interval_meta(result, args),
         "include_excluded": bool(args.include_excluded),
-        "exclude_flagged": bool(args.exclude_flagged),
+        "include_flagged": bool(args.include_flagged),
         "notes": result.notes,
         "study_config": study.config.to_json(),
     }
     write_text(out / "ratings.json", json.dumps(meta, indent=2, default=str) + "\n")
-    return out, format_summary(result, level=args.ci, n_boot=args.bootstrap)
+    summary = format_summary(result, level=args.ci, n_boot=args.bootstrap)
+    return out, summary + "\n" + left_out_line(meta["left_out"])
+
+
+def left_out_raters(raters, include_excluded: bool, include_flagged: bool):  # noqa: ANN001
+    """Which raters' votes stay out of the ratings: excluded by the admin (unless
+    ``include_excluded``) or flagged by the gold pairs (unless ``include_flagged``)."""
+    excluded = raters["excluded"] & (not include_excluded)
+    flagged = raters["flagged"] & (not include_flagged)
+    return (excluded | flagged).astype(bool)
+
+
+def left_out_record(study, raters, args: argparse.Namespace) -> dict:  # noqa: ANN001
+    """For ratings.json: who is left out and why, with the study's flagging rule."""
+    summary = exclusion_summary(study, raters)
+    out = raters[raters["left_out"]]
+    return {
+        "rule": summary["rule"],
+        "raters": int(len(raters)),
+        "raters_left_out": int(len(out)),
+        "votes_left_out": int(out["n_votes"].sum()),
+        "excluded_by_admin": sorted(out.loc[out["excluded"], "rater"].astype(str)),
+        "flagged_by_gold_pairs": sorted(out.loc[out["flagged"] & ~out["excluded"], "rater"]
+                                        .astype(str)),  # fmt: skip
+        "include_excluded": bool(args.include_excluded),
+        "include_flagged": bool(args.include_flagged),
+    }
+
+
+def left_out_line(record: dict) -> str:
+    """The CLI's one-line account of the raters left out."""
+    keep = []
+    if not record["include_flagged"]:
+        keep.append("--include-flagged keeps flagged raters")
+    if not record["include_excluded"]:
+        keep.append("--include-excluded keeps excluded ones")
+    return (
+        f"left out: {record['raters_left_out']} of {record['raters']} raters "
+        f"({record['votes_left_out']} votes): {len(record['excluded_by_admin'])} excluded by "
+        f"the admin, {len(record['flagged_by_gold_pairs'])} flagged by the gold pairs "
+        f"({record['rule']})" + (f"; {', '.join(keep)}" if keep else "")
+    )
 
 
 def interval_meta(result, args: argparse.Namespace) -> dict:  # noqa: ANN001

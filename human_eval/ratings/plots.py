@@ -34,12 +34,15 @@ def plot_rating_vs_scale(
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     elo = df[df["system"] == "elo"]
     bt = df[df["system"] == "bradley_terry"]
+    scales = df["scale"].dropna()
+    # the two models' bars side by side, not on top of each other: Elo left, BT right
+    shift = 0.015 * (float(scales.max() - scales.min()) or 1.0) if len(scales) else 0.0
     for k, (method, group) in enumerate(elo[elo["scale"].notna()].groupby("method", sort=True)):
         group = group.sort_values("scale")
         color = f"C{k}"
         yerr = [group["rating"] - group["ci_low"], group["ci_high"] - group["rating"]]
         ax.errorbar(
-            group["scale"],
+            group["scale"] - shift,
             group["rating"],
             yerr=yerr,
             marker="o",
@@ -49,7 +52,7 @@ def plot_rating_vs_scale(
         )
         other = bt[(bt["method"] == method) & bt["scale"].notna()].sort_values("scale")
         ax.errorbar(
-            other["scale"],
+            other["scale"] + shift,
             other["rating"],
             yerr=[other["rating"] - other["ci_low"], other["ci_high"] - other["rating"]],
             linestyle="--",

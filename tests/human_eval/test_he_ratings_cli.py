@@ -47,6 +47,54 @@ def _vote_by_strength(store: VoteStore, raters: int, per_rater: int, seed: int =
             assert store.record_vote(rater.id, task.assignment_id, choice)
 
 
+def _answer_gold(store: VoteStore, name: str, votes: int, right: bool) -> None:
+    """A rater who answers every gold pair right (or wrong) and the rest at random."""
+    rng = np.random.default_rng(len(name))
+    rater = store.join_by_name(name)
+    for _ in range(votes):
+        task = store.next_task(rater.id)
+        if task is None:
+            break
+        comp = store.comparisons[task.comparison_id]
+        if comp.is_gold:
+            real_left = task.left.id == comp.image_a
+            choice = "left" if real_left == right else "right"
+        else:
+            choice = str(rng.choice(["left", "right", "tie"]))
+        assert store.record_vote(rater.id, task.assignment_id, choice)
+
+
+def test_flagged_raters_are_left_out_by_default(
+    sqlite_url: str, sweep: Path, tmp_path: Path, capsys
+) -> None:
+    make_study(sqlite_url, sweep, gold_pairs=6, gold_rate=0.5, repeat_rate=0.0,
+               gold_min_answered=3, gold_min_accuracy=0.8)  # fmt: skip
+    db = open_database(sqlite_url)
+    store = VoteStore(db, "study")
+    _answer_gold(store, "careful", 30, right=True)
+    _answer_gold(store, "careless", 30, right=False)
+    votes = votes_frame(db, store.study)
+    db.dispose()
+    regular = votes[~votes["is_gold"]]
+    out = tmp_path / "default"
+    argv = ["--db", sqlite_url, "--study", "study", "--bootstrap", "20"]
+    assert ratings_main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "left out: 1 of 2 raters" in printed and "1 flagged by the gold pairs" in printed
+    meta = json.loads((out / "ratings.json").read_text())
+    assert meta["left_out"]["flagged_by_gold_pairs"] == ["careless"]
+    assert meta["counts"]["raters_left_out"] == 1 and not meta["include_flagged"]
+    assert sum(meta["counts"]["votes_used"].values()) == (regular["rater"] == "careful").sum()
+    raters = pd.read_csv(out / "raters.csv").set_index("rater")
+    assert raters.loc["careless", "flagged"] and raters.loc["careless", "left_out"]
+    assert not raters.loc["careful", "left_out"]
+    kept = tmp_path / "kept"
+    assert ratings_main([*argv, "--out", str(kept), "--include-flagged"]) == 0
+    meta = json.loads((kept / "ratings.json").read_text())
+    assert sum(meta["counts"]["votes_used"].values()) == len(regular)
+    assert meta["counts"]["raters_left_out"] == 0 and meta["include_flagged"]
+
+
 def _condition_names(store: VoteStore):
     from human_eval.tables import conditions_frame
 
@@ -151,8 +199,11 @@ def test_ratings_cli_writes_the_contract_files(voted: str, tmp_path: Path, capsy
     assert (agreement["interval_unit"] == "comparison").all()
     assert (agreement["interval_units"] == agreement["n_items"]).all()
     raters = pd.read_csv(out / "raters.csv")
-    assert list(raters.columns) == ["rater", "n_votes", "gold_accuracy", "excluded"]
-    assert raters["n_votes"].tolist() == [30] * 6 and not raters["excluded"].any()
+    assert list(raters.columns) == [
+        "rater", "status", "n_votes", "gold_answered", "gold_accuracy", "flagged", "excluded",
+        "left_out",
+    ]  # fmt: skip
+    assert raters["n_votes"].tolist() == [30] * 6 and not raters["left_out"].any()
     meta = json.loads((out / "ratings.json").read_text())
     assert meta["study"] == "study" and meta["reference"] == "cfg@0"
     assert meta["anchor"]["choice"] == "condition" and meta["anchor"]["text"] == "cfg@0 = 0"
@@ -196,7 +247,7 @@ def test_excluded_raters_are_left_out(sqlite_url: str, sweep: Path, tmp_path: Pa
     meta = json.loads((out / "ratings.json").read_text())
     assert sum(meta["counts"]["votes_used"].values()) == (first["rater"] != "rater0").sum()
     assert meta["counts"]["votes_repeat"] == (votes["repeat"] > 0).sum()
-    assert pd.read_csv(out / "raters.csv")["excluded"].tolist() == [True, False, False]
+    assert pd.read_csv(out / "raters.csv")["left_out"].tolist() == [True, False, False]
     out2 = tmp_path / "o2"
     assert (
         ratings_main(
