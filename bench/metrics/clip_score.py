@@ -37,7 +37,7 @@ from bench.captions import sha256_file
 from bench.errors import BenchError
 from bench.metrics.registry import MetricResult, register_metric
 from bench.metrics.store import assets_sha256
-from bench.metrics.uncertainty import bootstrap_mean_interval
+from bench.metrics.uncertainty import bca_mean_interval
 from bench.progress import progress_enabled
 
 EMBEDDED = "embedded"
@@ -341,7 +341,8 @@ class ClipScorer:
     display_name="CLIP score",
     lower_is_better=False,
     family="clip",
-    description="mean 100*cos(image, caption) with the evaluation CLIP; bootstrap 95% interval",
+    description="mean 100*cos(image, caption) with the evaluation CLIP; BCa bootstrap 95% "
+    "interval over images",
 )
 def clip_score(ctx) -> MetricResult:
     values = ctx.clip_scores()
@@ -354,14 +355,14 @@ def clip_score(ctx) -> MetricResult:
             ctx.clip_label(),
             notes="non-finite CLIP similarities (check the evaluation CLIP)",
         )
-    low, high = bootstrap_mean_interval(
-        values, num_resamples=ctx.config.bootstrap, seed=ctx.config.seed
+    out = bca_mean_interval(
+        values, num_resamples=ctx.config.bootstrap, seed=ctx.config.seed, unit="images"
     )
     return MetricResult(
-        float(values.mean()),
-        low,
-        high,
+        out.value,
+        out.low,
+        out.high,
         len(values),
         ctx.clip_label(),
-        notes=f"{CONVENTION}; 95% percentile bootstrap over images ({ctx.config.bootstrap})",
+        notes=f"{CONVENTION}; {out.note}",
     )

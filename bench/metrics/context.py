@@ -38,7 +38,7 @@ from bench.runfolder import RunFolder
 from bench.spec import content_hash
 
 # Bump when a metric's computation changes, so that stored values are recomputed.
-METRIC_CODE_VERSION = 2
+METRIC_CODE_VERSION = 3
 
 
 def default_cache_dir() -> Path:
@@ -61,16 +61,24 @@ class EvalConfig:
     device: str = "cpu"
     batch_size: int = 32
     cache_dir: Path | None = None
-    fid_splits: int = 5
-    isc_splits: int = 10
+    fid_splits: int = 20  # jackknife groups for the FID interval
+    isc_split_size: int = 0  # images per IS split; 0: from the number of classes
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     pr_neighborhood: int = 3
+    half_samples: int = 200  # random halves for the recall interval
     bootstrap: int = 1000
     seed: int = 0
 
     def fidelity_params(self) -> dict[str, Any]:
-        keys = ("fid_splits", "isc_splits", "kid_subsets", "kid_subset_size", "pr_neighborhood")
+        keys = (
+            "fid_splits",
+            "isc_split_size",
+            "kid_subsets",
+            "kid_subset_size",
+            "pr_neighborhood",
+            "half_samples",
+        )
         return {k: getattr(self, k) for k in keys} | {"seed": self.seed}
 
 
@@ -240,7 +248,12 @@ class Evaluator:
                 "seed": self.config.seed,
             }
         else:
-            body = {"classifier": assets_sha256("attribute_classifier*"), "version": 1}
+            body = {
+                "classifier": assets_sha256("attribute_classifier*"),
+                "bootstrap": self.config.bootstrap,
+                "seed": self.config.seed,
+                "version": 1,
+            }
         return content_hash({"family": family, "code_version": METRIC_CODE_VERSION, **body})
 
     def preflight(self, load: bool = True) -> None:

@@ -17,8 +17,10 @@ from bench.metrics.fidelity import FeatureExtractor, resolve_extractor
 from bench.metrics.fidelity_metrics import feature_statistics, frechet_distance, precision_recall
 from bench.metrics.uncertainty import (
     bootstrap_mean_interval,
+    delete_d_variance,
+    grouped_jackknife_se,
+    half_sampling_se,
     paired_comparison,
-    spread_interval,
     wilson_interval,
 )
 
@@ -127,11 +129,18 @@ def test_bootstrap_interval_covers_mean_and_is_seeded():
         bootstrap_mean_interval([1.0, float("nan")])
 
 
-def test_spread_interval():
-    low, high = spread_interval(10.0, [11.0, 13.0, 12.0, 14.0])
-    half = 1.959963984540054 * np.std([11, 13, 12, 14], ddof=1) / 2
-    assert (low, high) == pytest.approx((10 - half, 10 + half))
-    assert all(math.isnan(v) for v in spread_interval(1.0, [2.0]))
+def test_jackknife_variances_of_a_mean_are_the_textbook_ones():
+    """For the mean, the delete-1 jackknife variance is s^2 / n exactly; delete-d over equal
+    groups and half-sampling estimate the same thing (the FID, KID and recall intervals)."""
+    x = np.random.default_rng(2).normal(5.0, 2.0, size=60)
+    textbook = x.var(ddof=1) / x.size
+    leave_one_out = [np.delete(x, i).mean() for i in range(x.size)]
+    assert delete_d_variance(leave_one_out, x.size, 1) == pytest.approx(textbook)
+    se, g, d = grouped_jackknife_se(lambda keep: x[keep].mean(), x.size, groups=20, seed=0)
+    assert (g, d) == (20, 3) and se**2 == pytest.approx(textbook, rel=0.5)
+    se, r = half_sampling_se(lambda keep: x[keep].mean(), x.size, resamples=400, seed=0)
+    assert r == 30 and se**2 == pytest.approx(textbook, rel=0.25)
+    assert math.isnan(grouped_jackknife_se(np.mean, 1, groups=20, seed=0)[0])
 
 
 def test_registry_declares_and_refuses_duplicates():
