@@ -236,7 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
         "deviation",
     )
     g.add_argument(
-        "--fid-splits", type=int, default=5, help="disjoint subsets for the FID interval"
+        "--fid-splits",
+        type=int,
+        default=20,
+        help="groups of the delete-d jackknife over generated images behind the FID interval "
+        "(equal groups of n // g images; 1 = no interval)",
     )
     g.add_argument(
         "--bootstrap", type=int, default=1000, help="bootstrap resamples for per-image intervals"

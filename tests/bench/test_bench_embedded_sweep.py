@@ -26,11 +26,14 @@ def test_embedded_default_sweep_both_methods(tmp_path, capsys):
     metrics = {"fid", "is", "kid", "precision", "recall", "clip_score", "caption_match"}
     metrics.add("attribute_match")
     assert set(table["metric"]) == metrics and len(table) == 4 * len(metrics)
-    assert table["value"].notna().all()
+    # IS needs splits of 200 images with the embedded extractor: none at this size, said so
+    is_rows = table[table["metric"] == "is"]
+    assert is_rows["value"].isna().all() and is_rows["notes"].str.contains("no value").all()
+    assert table[table["metric"] != "is"]["value"].notna().all()
     assert set(table.loc[table["metric"] == "fid", "extractor"]) == {"glide-bench-synth"}
     match = table[table["metric"] == "caption_match"]["value"]
     assert ((match >= 0) & (match <= 1)).all()
     partial = table[table["metric"] == "attribute_match"]["value"]
     assert (partial.to_numpy() >= match.to_numpy()).all() and (partial <= 1).all()
-    for name in ("pareto_pr", "pareto_is_fid", "pareto_clip_fid"):
+    for name in ("pareto_pr", "pareto_clip_fid"):
         assert (out / "plots" / f"{name}.png").is_file()
