@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+from pathlib import Path
+
 import pytest
-from conftest import BUNDLED_REFERENCE, REPO_ROOT
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_REFERENCE = REPO_ROOT / "tests" / "data" / "glide_reference"  # as tests/conftest.py
 
 WORKSPACE = REPO_ROOT.parent / "shared" / "glide_reference"
 
