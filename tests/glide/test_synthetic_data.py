@@ -117,7 +117,7 @@ def test_heldout_pairs_only_in_val():
 
 def test_bad_arguments_raise():
     with pytest.raises(GlideError, match="split"):
-        SyntheticCaptions(0, "test")
+        SyntheticCaptions(0, "holdout")  # train, val and test exist
     with pytest.raises(GlideError, match="seed"):
         SyntheticCaptions(-1)
     with pytest.raises(GlideError, match="size"):
