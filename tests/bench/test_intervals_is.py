@@ -59,11 +59,10 @@ def test_split_size_floor():
 
 def test_split_helper_is_torch_fidelity():
     import torch
-    from torch_fidelity.metric_isc import isc_features_to_metric
 
-    from bench.metrics.fidelity import _torch_fidelity
+    from bench._torchvision import import_module
 
-    _torch_fidelity()
+    isc_features_to_metric = import_module("torch_fidelity.metric_isc").isc_features_to_metric
     x = _logits(np.random.default_rng(1), 150, 10, confidence=3.0)
     out = isc_features_to_metric(torch.from_numpy(x), splits=3, shuffle=False)
     assert out["inception_score_mean"] == pytest.approx(split_scores(x, 50).mean(), rel=1e-9)
