@@ -90,6 +90,7 @@ def sweep_argv(config: Config, args: argparse.Namespace) -> list[str]:
         "--seed", str(args.seed), "--batch-size", str(args.batch_size),
         "--metrics", ",".join(METRICS), "--extractor", "glide-bench-synth",
         "--device", args.device, "--out", str(args.out / config.folder),
+        "--synthetic-split", "val",  # a tuning tool: never the test split
     ]  # fmt: skip
     if args.checkpoints is not None:
         argv += ["--checkpoints", str(args.checkpoints)]

@@ -82,7 +82,10 @@ def _caption_set(args, values: dict[str, Any], cache_dir: Path) -> CaptionSet:
             f"({args.synthetic_val_size} captions); raise --synthetic-val-size"
         )
     captions, images = ensure_synthetic_val(
-        cache_dir, resolution=values["resolution"], n_val=args.synthetic_val_size
+        cache_dir,
+        resolution=values["resolution"],
+        n_val=args.synthetic_val_size,
+        split=args.synthetic_split,
     )
     return load_caption_set(
         captions,

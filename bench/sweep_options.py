@@ -120,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--coco-captions",
         type=Path,
         default=None,
-        help="MS-COCO captions JSON (e.g. captions_val2014.json); default: the "
-        "embedded synthetic validation set, generated once into the cache",
+        help="MS-COCO captions JSON (e.g. captions_val2014.json); default: the embedded "
+        "synthetic set's test split (captions and reference images), generated once into the "
+        "cache",
     )
     g.add_argument(
         "--coco-images",
@@ -140,7 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--synthetic-val-size",
         type=int,
         default=1000,
-        help="size of the synthetic validation set (captions and reference images)",
+        help="captions (and reference images) of the synthetic split used (the name predates "
+        "the test split)",
+    )
+    g.add_argument(
+        "--synthetic-split",
+        choices=("test", "val"),
+        default="test",
+        help="synthetic split: test (final evaluation: no training, checkpoint choice or tuning "
+        "read it) or val (model selection and tuning, e.g. bench.sampler_quality)",
     )
     g = p.add_argument_group("generation")
     g.add_argument(

@@ -66,4 +66,4 @@ def test_glide_pipeline_at_256(tiny_glide_dir, tmp_path):
     assert main(argv) == 0
     files = sorted((tmp_path / "o").glob("runs/*/images/*.png"))
     assert len(files) == 2 and Image.open(files[0]).size == (256, 256)
-    assert (tmp_path / "c" / "synthetic").glob("*/val256/*.png")
+    assert any((tmp_path / "c" / "synthetic").glob("*/test256/*.png"))
