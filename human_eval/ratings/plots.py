@@ -14,6 +14,16 @@ from human_eval.io_utils import atomic_path  # noqa: E402
 from human_eval.schema import QUESTION_TEXT  # noqa: E402
 
 
+def _yerr(rows):  # noqa: ANN001, ANN202
+    """Bar lengths below and above each rating. A percentile interval from few clusters need
+    not contain the point estimate (it is centred on the bootstrap median); the bar then
+    stops at the point on that side instead of failing the plot."""
+    return [
+        (rows["rating"] - rows["ci_low"]).clip(lower=0),
+        (rows["ci_high"] - rows["rating"]).clip(lower=0),
+    ]
+
+
 def plot_rating_vs_scale(
     ratings: pd.DataFrame,
     question: str,
@@ -40,7 +50,7 @@ def plot_rating_vs_scale(
     for k, (method, group) in enumerate(elo[elo["scale"].notna()].groupby("method", sort=True)):
         group = group.sort_values("scale")
         color = f"C{k}"
-        yerr = [group["rating"] - group["ci_low"], group["ci_high"] - group["rating"]]
+        yerr = _yerr(group)
         ax.errorbar(
             group["scale"] - shift,
             group["rating"],
@@ -54,7 +64,7 @@ def plot_rating_vs_scale(
         ax.errorbar(
             other["scale"] + shift,
             other["rating"],
-            yerr=[other["rating"] - other["ci_low"], other["ci_high"] - other["rating"]],
+            yerr=_yerr(other),
             linestyle="--",
             marker="x",
             capsize=2,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from he_helpers import ADMIN_TOKEN, PAYLOAD, free_port, make_payload_sweep, make_study
@@ -212,15 +214,19 @@ def test_a_whole_small_study_in_chromium(db_url: str, sweep: Path, serve, shots:
         sweep,
         votes_per_rater=N_VOTES,
         gold_pairs=6,
-        gold_rate=0.5,
+        gold_rate=0.4,
         gold_min_answered=2,
+        overlap_rate=0.5,  # half of the second careful rater's votes on the first one's items
+        repeat_rate=0.05,
     )
     base = serve()
     media_downloads = []
     with sync_playwright() as pw:
         browser = _browser(pw)
         raters = {}
-        for name, fails in (("careful rater", False), ("careless rater", True)):
+        for name, fails in (
+            ("careful rater", False), ("second careful rater", False), ("careless rater", True)
+        ):  # fmt: skip
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(30_000)
             raters[name] = _rate(page, db_url, name, fails, base, shots)
@@ -247,10 +253,10 @@ def test_a_whole_small_study_in_chromium(db_url: str, sweep: Path, serve, shots:
                 strict=True,
             )
         )
-        assert metrics["Votes"] == "20" and metrics["Raters"] == "2"
+        assert metrics["Votes"] == "30" and metrics["Raters"] == "3"
         assert metrics["Flagged raters"] == "1" and metrics["Excluded raters"] == "0"
-        expect(page.get_by_text("1 of 2 raters")).to_be_visible()
-        expect(page.get_by_text("(10 of 20 votes) are left out")).to_be_visible()
+        expect(page.get_by_text("1 of 3 raters")).to_be_visible()
+        expect(page.get_by_text("(10 of 30 votes) are left out")).to_be_visible()
         expect(page.get_by_text("1 rater(s) flagged by the gold pairs:")).to_be_visible()
         expect(page.locator('[data-testid="stText"]', has_text="careless rater")).to_be_visible()
         # the raters table shows every column at this width: no horizontal scrolling
@@ -273,7 +279,7 @@ def test_a_whole_small_study_in_chromium(db_url: str, sweep: Path, serve, shots:
         with page.expect_download() as got:
             link.click()
         rows = list(csv.DictReader(io.StringIO(Path(got.value.path()).read_text())))
-        assert len(rows) == 20 and got.value.suggested_filename == "votes_study.csv"
+        assert len(rows) == 30 and got.value.suggested_filename == "votes_study.csv"
         assert {r["rater"] for r in rows} == set(raters)
         assert not [u for u in media_downloads if u.endswith((".csv", ".parquet"))]
         browser.close()
@@ -288,6 +294,22 @@ def test_a_whole_small_study_in_chromium(db_url: str, sweep: Path, serve, shots:
     db.dispose()
     for name, voted in raters.items():
         assert [r.assignment_id for r in rows if r.name == name] == voted  # what was on screen
+
+    # the ratings, with default settings, leave the rater who failed the gold pairs out and
+    # report agreement between the two careful raters with an interval
+    from human_eval.ratings.cli import main as ratings_main
+
+    out = shots / "ratings"
+    assert ratings_main(["--db", db_url, "--study", "study", "--out", str(out),
+                         "--bootstrap", "200"]) == 0  # fmt: skip
+    meta = json.loads((out / "ratings.json").read_text())
+    assert meta["left_out"]["flagged_by_gold_pairs"] == ["careless rater"]
+    assert meta["counts"]["raters_left_out"] == 1
+    agreement = pd.read_csv(out / "agreement.csv")
+    judged = agreement[agreement["n_items"] > 0]
+    assert len(judged) > 0, agreement  # the overlap scheduling gave items two raters judged
+    assert {"ci_low", "ci_high", "interval_unit"} <= set(agreement.columns)
+    assert judged["ci_low"].notna().any() and (judged["interval_unit"] == "comparison").all()
 
 
 def test_payloads_and_leaks_in_chromium(db_url: str, tmp_path: Path, serve, shots: Path) -> None:
