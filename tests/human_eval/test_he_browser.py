@@ -313,6 +313,7 @@ def test_a_whole_small_study_in_chromium(db_url: str, sweep: Path, serve, shots:
 
 
 def test_payloads_and_leaks_in_chromium(db_url: str, tmp_path: Path, serve, shots: Path) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect, sync_playwright
 
     sweep = make_payload_sweep(tmp_path / "payload-sweep")
@@ -381,9 +382,17 @@ def test_payloads_and_leaks_in_chromium(db_url: str, tmp_path: Path, serve, shot
         _settle(page)
         _assert_inert(page)
         expect(page.get_by_text(f"Study: {PAYLOAD}", exact=True)).to_be_visible()
-        page.get_by_role("combobox", name="Rater").focus()  # the names in the choice box
-        page.keyboard.press("ArrowDown")
-        expect(page.get_by_role("option").filter(has_text="[Log in](https://evil")).to_be_visible()
+        option = page.get_by_role("option").filter(has_text="[Log in](https://evil")
+        for _ in range(3):  # the names in the choice box; a page rerun can close it as it opens
+            page.get_by_role("combobox", name="Rater").focus()
+            page.keyboard.press("ArrowDown")
+            try:
+                option.wait_for(state="visible", timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                page.keyboard.press("Escape")
+                _settle(page)
+        expect(option).to_be_visible()
         _assert_inert(page)
         page.screenshot(path=str(shots / "admin.png"), full_page=True)
         browser.close()
