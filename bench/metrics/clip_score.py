@@ -203,11 +203,6 @@ def resolve_clip(
     )
 
 
-def clip_identity(model_name: str = EMBEDDED, pretrained: Path | None = None) -> dict[str, Any]:
-    """What names the evaluation CLIP (without loading it): architecture, activation, hash."""
-    return resolve_clip(model_name, pretrained).identity()
-
-
 def _state_dict_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}

@@ -97,7 +97,6 @@ class Evaluator:
         reference_paths: Sequence[Path],
         resolution: int,
         caption_kind: str,
-        generator_description: Any = None,
     ) -> None:
         for name in config.metrics:
             metric = get_metric(name)
@@ -122,7 +121,6 @@ class Evaluator:
         self.reference_paths = list(reference_paths)
         self.resolution = resolution
         self.caption_kind = caption_kind
-        self.generator_description = generator_description
         self.cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
         self._spec: ExtractorSpec | None = None
         self._extractor: FeatureExtractor | None = None
@@ -222,7 +220,6 @@ class Evaluator:
         """Refuse a judge whose weights are a checkpoint of the generator (the guiding CLIP)."""
         from bench.metrics.clip_score import hashes_in
 
-        self.generator_description = generator_description
         if "clip" not in self.families():
             return
         choice = self.clip_choice()
