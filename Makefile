@@ -64,7 +64,7 @@ $(VENV)/.installed: pyproject.toml Makefile $(LOCK)
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) -m bench.demo
+	$(PY) -m reports.demo
 
 services:
 	bash tests/ci_services.sh

@@ -40,7 +40,7 @@ from bench.spec import (
     parse_scales,
 )
 from bench.sweep_options import build_parser, resolve
-from bench.synthetic_source import ensure_synthetic_val
+from bench.synthetic_captions import ensure_synthetic_val
 from glide.errors import GlideError
 from glide.log import command_logging, verbosity_from_args
 from glide.versions import installed_versions, lock_record

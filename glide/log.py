@@ -134,9 +134,7 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser | argparse._Argument
         help="warnings and errors only, no progress bars (under torchrun ranks other than 0 "
         "always show only warnings and errors, with a [rank N] prefix)",
     )  # fmt: skip
-    group.add_argument(
-        "-v", "--verbose", action="store_true", help="debug messages too (rank 0)"
-    )
+    group.add_argument("-v", "--verbose", action="store_true", help="debug messages too (rank 0)")
 
 
 def verbosity_from_args(args: argparse.Namespace) -> int:

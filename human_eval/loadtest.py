@@ -27,9 +27,9 @@ from human_eval import schema
 from human_eval.create import StudyConfig, create_study
 from human_eval.database import Database, db_url_from, open_database
 from human_eval.errors import HumanEvalError
+from human_eval.fake_sweep import make_sweep
 from human_eval.runs import load_runs
 from human_eval.store import VoteStore
-from human_eval.synthetic import make_sweep
 
 LOAD_CONDITIONS = [
     ("cfg", 0.0),

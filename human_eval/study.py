@@ -33,8 +33,8 @@ from human_eval.errors import HumanEvalError
 from human_eval.io_utils import atomic_path
 from human_eval.runs import load_runs
 from human_eval.store import flagging_rule, list_studies, load_study
-from human_eval.tables import set_excluded, votes_frame
 from human_eval.tokens import invite_rater_name
+from human_eval.vote_tables import set_excluded, votes_frame
 
 _DEFAULTS = StudyConfig()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from glide.errors import GlideError
 from glide.io import atomic_write_bytes
-from reports.document import build_document
+from reports.assemble import build_document
 from reports.errors import ReportError
 from reports.html import render_html
 from reports.inputs import load_ratings, load_sweep

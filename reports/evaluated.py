@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from glide.versions import NUMERIC_PACKAGES, installed_versions
+from reports.blocks import Block, Cell, Code, Heading, KeyValues, Paragraph, Section, Table
+from reports.blocks import label_cell as L
 from reports.inputs import RatingsInputs, SweepInputs
-from reports.model import Block, Cell, Code, Heading, KeyValues, Paragraph, Section, Table
-from reports.model import label_cell as L
 from reports.numbers import scale_text
-from reports.view import ResultsView, method_name
+from reports.results_view import ResultsView, method_name
 
 # what renders the report (its numbers come from the sweep and ratings folders)
 REPORT_PACKAGES = ("glide-bench", "pandas", "matplotlib", "jinja2", "reportlab", "pillow")

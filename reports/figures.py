@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
+from reports.blocks import Figure, GridRow, ImageGrid, Paragraph
 from reports.findings import PLOTS, PlotAxes
 from reports.inputs import RatingsInputs, SweepInputs
-from reports.model import Figure, GridRow, ImageGrid, Paragraph
 from reports.numbers import missing_text, scale_text
-from reports.view import ResultsView, method_name
+from reports.results_view import ResultsView, method_name
 
 #: Samples are shown at least this many pixels wide (64x64 samples are doubled, pixelated).
 MIN_CELL_PX = 96

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from reports.numbers import decimals_for, fmt, interval_text, is_number, scale_text
-from reports.view import MetricInfo, ResultsView, RunKey, method_name
+from reports.results_view import MetricInfo, ResultsView, RunKey, method_name
 
 SATURATION_FRACTION = 0.95
 

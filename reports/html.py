@@ -1,4 +1,4 @@
-"""Render a :class:`reports.model.Report` to one self-contained HTML file.
+"""Render a :class:`reports.blocks.Report` to one self-contained HTML file.
 
 Jinja2 with autoescaping on: every string of the document is escaped, so a caption holding
 markup shows as text. Images are embedded as ``data:image/png;base64`` URIs and the style sheet
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from reports.model import Report
+from reports.blocks import Report
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

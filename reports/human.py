@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from reports.blocks import Block, Cell, Heading, KeyValues, Paragraph, Section, Table
+from reports.blocks import label_cell as L
 from reports.figures import rating_figure
 from reports.inputs import RatingsInputs
-from reports.model import Block, Cell, Heading, KeyValues, Paragraph, Section, Table
-from reports.model import label_cell as L
 from reports.numbers import decimals_for, fmt, interval_text, is_number, scale_text
 
 QUESTION_TEXT = {

@@ -1,4 +1,4 @@
-"""Render a :class:`reports.model.Report` to a multi-page PDF with reportlab.
+"""Render a :class:`reports.blocks.Report` to a multi-page PDF with reportlab.
 
 A4 portrait, one section per page group (each section starts a new page), page numbers in the
 footer and a PDF outline of the sections. Text is set in DejaVu Sans (the TrueType fonts that
@@ -37,7 +37,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from reports import model
+from reports import blocks as model
 from reports.html import shade_color
 
 MARGIN = 1.6 * cm

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from reports.figures import grid_blocks, pareto_blocks
-from reports.findings import SATURATION_FRACTION, ratings_findings, sweep_findings
-from reports.inputs import RatingsInputs, SweepInputs
-from reports.model import (
+from reports.blocks import (
     Block,
     Bullets,
     Cell,
@@ -16,9 +13,12 @@ from reports.model import (
     Section,
     Table,
 )
-from reports.model import label_cell as L
+from reports.blocks import label_cell as L
+from reports.figures import grid_blocks, pareto_blocks
+from reports.findings import SATURATION_FRACTION, ratings_findings, sweep_findings
+from reports.inputs import RatingsInputs, SweepInputs
 from reports.numbers import decimals_for, fmt, interval_text, missing_text, scale_text
-from reports.view import MetricInfo, ResultsView, method_name
+from reports.results_view import MetricInfo, ResultsView, method_name
 
 
 def _best_runs(view: ResultsView, metric: MetricInfo) -> set:

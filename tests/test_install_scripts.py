@@ -15,9 +15,7 @@ import pytest
 import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-    "scripts"
-]
+SCRIPTS = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
 # what `python -m` runs for each entry point (a package's __main__ where the CLI lives in a
 # submodule)
 MODULE = {"human_eval.ratings.cli": "human_eval.ratings"}

@@ -135,7 +135,9 @@ def test_analysis_catches_a_new_unguarded_operator_and_a_lost_guard():
                 return fn
             return wrapper
     """
-    ok = guarded_helper + """
+    ok = (
+        guarded_helper
+        + """
         @register_meta("roi_align")
         def meta_roi_align(x): ...
         @torch.library.register_fake("torchvision::nms")
@@ -143,12 +145,16 @@ def test_analysis_catches_a_new_unguarded_operator_and_a_lost_guard():
         if torchvision.extension._has_ops():
             torch.library.register_fake("torchvision::deform_conv2d")(lambda x: x)
     """
+    )
     assert unguarded_operators(textwrap.dedent(ok)) == {"nms"}
-    new_op = ok + """
+    new_op = (
+        ok
+        + """
         @torch.library.register_fake("torchvision::roi_align")
         def meta_roi_align_fake(x): ...
         torch.library.register_fake("torchvision::ps_roi_pool")(meta_roi_align)
     """
+    )
     assert unguarded_operators(textwrap.dedent(new_op)) == {"nms", "roi_align", "ps_roi_pool"}
     lost_guard = ok.replace("if torchvision.extension._has_ops():\n", "if True:\n", 1)
     assert unguarded_operators(textwrap.dedent(lost_guard)) == {"nms", "roi_align"}

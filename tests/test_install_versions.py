@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from importlib import metadata
 
-from glide._cli import run_metadata
+from glide.cli.common import run_metadata
 from glide.versions import NUMERIC_PACKAGES, installed_versions, lock_record, read_lock
+from reports.blocks import KeyValues, Paragraph
 from reports.evaluated import _version_blocks
-from reports.model import KeyValues, Paragraph
 
 
 def test_installed_versions_cover_the_numeric_packages():
@@ -60,7 +60,7 @@ def test_report_versions_table_complete_for_a_current_sweep_json():
 
 
 def test_sampling_sidecars_record_versions():
-    meta = run_metadata("glide.sample", ["--prompt", "x"], argparse.Namespace(seed=0))
+    meta = run_metadata("glide.cli.sample", ["--prompt", "x"], argparse.Namespace(seed=0))
     versions = meta["versions"]
     for name in ("glide-bench", "torch", "numpy", "pillow", "torch CUDA runtime"):
         assert versions.get(name), name

@@ -1,8 +1,8 @@
 """Caption-match accuracy (and its partial-credit companion) on the synthetic caption set.
 
-The attribute classifier shipped in bench/assets (never the guiding model) reads each generated
-image; an image counts as a match when every attribute its caption states is recognised
-(``bench.embedded.caption_match``). The number is the fraction of exact matches with a Wilson
+The attribute classifier shipped in bench/judges/assets (never the guiding model) reads each
+generated image; an image counts as a match when every attribute its caption states is recognised
+(``bench.judges.embedded.caption_match``). The number is the fraction of exact matches with a Wilson
 95% interval over images (independent 0/1 outcomes; Wilson rather than a bootstrap because it
 is defined at 0 or n matches, where every bootstrap resample is the same). ``attribute_match``
 gives partial credit: the mean over images of the fraction of the stated attributes that are

@@ -4,8 +4,9 @@ CLIP score = mean over images of ``100 * cos(f(image), g(caption))``: normalised
 scale s = 100 (CLIP's logit scale), no clamp at 0 (torchmetrics clamps; CLIPScore papers use
 w = 2.5; neither is done here). The evaluating CLIP is either any open_clip architecture with a
 local pretrained file (``--clip-model ViT-B-16 --clip-pretrained PATH``; the paper used OpenAI's
-ViT-B/16) or the embedded evaluation CLIP (``bench.embedded.load_eval_clip``, synthetic
-captions only; see ``bench.judges``). The guiding CLIP (GLIDE's noised CLIP) is never the judge:
+ViT-B/16) or the embedded evaluation CLIP (``bench.judges.embedded.load_eval_clip``, synthetic
+captions only; see ``bench.judges.choice``).
+The guiding CLIP (GLIDE's noised CLIP) is never the judge:
 a pretrained file whose hash matches a checkpoint of the generator is refused.
 
 OpenAI's CLIP models use QuickGELU (``x * sigmoid(1.702 x)``); open_clip's plain ``ViT-B-16``
@@ -99,7 +100,7 @@ class ClipChoice:
     @property
     def label(self) -> str:
         if self.requested == EMBEDDED:
-            return "embedded eval CLIP (bench/assets)"
+            return "embedded eval CLIP (bench/judges/assets)"
         return f"open_clip {self.architecture} ({self.activation})"
 
     def identity(self) -> dict[str, Any]:
@@ -140,7 +141,7 @@ def resolve_clip(
                 "architecture such as ViT-B-16); the embedded CLIP needs no file"
             )
         try:
-            from bench.eval_clip import WEIGHTS_FILE
+            from bench.judges.eval_clip import WEIGHTS_FILE
         except ImportError as exc:
             raise BenchError(
                 f"the embedded evaluation CLIP is not available ({exc}); give --clip-model ARCH "
@@ -152,7 +153,7 @@ def resolve_clip(
                 "give --clip-model ARCH --clip-pretrained PATH, or drop clip_score from --metrics"
             )
         return ClipChoice(
-            EMBEDDED, EMBEDDED, EMBEDDED, "bench/assets", None, assets_sha256("eval_clip*")
+            EMBEDDED, EMBEDDED, EMBEDDED, "bench/judges/assets", None, assets_sha256("eval_clip*")
         )
     open_clip = _open_clip()
     models = set(open_clip.list_models())
@@ -291,7 +292,7 @@ class ClipScorer:
         ensure_torchvision()
         self.device = torch.device(device)
         if choice.requested == EMBEDDED:
-            from bench.embedded import load_eval_clip
+            from bench.judges.embedded import load_eval_clip
 
             model, preprocess, tokenizer = load_eval_clip()
         else:

@@ -25,7 +25,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.images import REFERENCE_PREPROCESS, atomic_write_text, center_crop_resize, read_png
-from bench.judges import AUTO, Judges, choose_judges
+from bench.judges.choice import AUTO, Judges, choose_judges
 from bench.metrics.fidelity import (
     ExtractorSpec,
     FeatureExtractor,
@@ -268,8 +268,8 @@ class Evaluator:
             self.clip_choice()
         if "caption_match" in families:
             try:
-                from bench.embedded import caption_match  # noqa: F401
-                from bench.eval_classifier import CLASSIFIER_FILE
+                from bench.judges.classifier import CLASSIFIER_FILE
+                from bench.judges.embedded import caption_match  # noqa: F401
             except ImportError as exc:
                 raise BenchError(
                     f"--metrics caption_match: the attribute classifier is not available ({exc}); "
@@ -433,13 +433,13 @@ class EvalContext:
 
     # caption match
     def classifier_label(self) -> str:
-        return "attribute classifier (bench/assets)"
+        return "attribute classifier (bench/judges/assets)"
 
     def _attribute_labels(self) -> tuple[np.ndarray, np.ndarray]:
         """Predicted and caption-stated attribute labels of every image (classifier runs once)."""
 
         def compute() -> tuple[np.ndarray, np.ndarray]:
-            from bench.embedded import predicted_and_stated_labels
+            from bench.judges.embedded import predicted_and_stated_labels
 
             preds, targets = [], []
             size = self.config.batch_size
@@ -456,11 +456,11 @@ class EvalContext:
         return self.memo("attribute_labels", compute)
 
     def caption_matches(self) -> np.ndarray:
-        from bench.attributes import matches
+        from bench.judges.attributes import matches
 
         return matches(*self._attribute_labels())
 
     def attribute_scores(self) -> np.ndarray:
-        from bench.attributes import attribute_fractions
+        from bench.judges.attributes import attribute_fractions
 
         return attribute_fractions(*self._attribute_labels())

@@ -1,11 +1,11 @@
 """torch-fidelity feature extractors: choosing one, and computing features in batches.
 
-One extractor per table, never mixed. Which one is :mod:`bench.judges`' decision (``auto``
+One extractor per table, never mixed. Which one is :mod:`bench.judges.choice`' decision (``auto``
 follows the captions): the standard Inception-v3 (torch-fidelity's ``inception-v3-compat``,
 converted from the TensorFlow FID graph) with its weights from ``--inception-weights PATH`` or
 torch-fidelity's own download cache (``torch.hub`` checkpoints folder), or the embedded
 extractor ``glide-bench-synth`` trained on the synthetic set (registered by
-``bench.embedded.register_fidelity_extractor``). Nothing is downloaded. The extractor's name,
+``bench.judges.embedded.register_fidelity_extractor``). Nothing is downloaded. The extractor's name,
 weights hash, feature layers and resize mode go with every number.
 """
 
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from bench._torchvision import ensure_torchvision
 from bench.captions import sha256_file
 from bench.errors import BenchError
-from bench.judges import INCEPTION, INCEPTION_FILE, INCEPTION_SOURCE, SYNTH
+from bench.judges.choice import INCEPTION, INCEPTION_FILE, INCEPTION_SOURCE, SYNTH
 from bench.progress import progress_enabled
 from bench.spec import content_hash
 
@@ -88,7 +88,7 @@ def _ensure_synth_registered() -> None:
     if SYNTH in _registry():
         return
     try:
-        from bench.embedded import register_fidelity_extractor
+        from bench.judges.embedded import register_fidelity_extractor
     except ImportError as exc:
         raise BenchError(
             f"the embedded feature extractor {SYNTH!r} is not available ({exc}); give the "

@@ -1,4 +1,4 @@
-"""Small on-disk stores: atomic ``.npz`` feature files and the identity of bench/assets.
+"""Small on-disk stores: atomic ``.npz`` feature files and the identity of bench/judges/assets.
 
 Features and reference statistics are cached under names that are content hashes of everything
 that changes them (extractor identity, image files, resolution, preprocessing), so a stale
@@ -16,7 +16,7 @@ import torch
 
 from bench.images import atomic_write_bytes
 
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "judges" / "assets"
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -39,7 +39,8 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def assets_sha256(pattern: str = "*") -> str | None:
-    """sha256 over bench/assets files matching ``pattern`` (names and bytes); None if none."""
+    """sha256 over bench/judges/assets files matching ``pattern`` (names and bytes); None if
+    none."""
     if not ASSETS_DIR.is_dir():
         return None
     files = sorted(p for p in ASSETS_DIR.rglob(pattern) if p.is_file())

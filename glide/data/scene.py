@@ -180,7 +180,7 @@ def check_development_split(split: str) -> str:
     check_split(split)
     if split not in DEVELOPMENT_SPLITS:
         raise GlideError(
-            f"split: {split!r} is for the final evaluation only (glide.train.evaluate --split "
+            f"split: {split!r} is for the final evaluation only (bench.model_eval --split "
             f"test, the benchmark's default captions); training, checkpoint choice and tuning "
             f"read {' or '.join(DEVELOPMENT_SPLITS)}"
         )

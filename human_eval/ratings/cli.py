@@ -31,7 +31,7 @@ from human_eval.ratings.models import DEFAULT_PRIOR_SD
 from human_eval.ratings.plots import plot_rating_vs_scale
 from human_eval.ratings.summary import PAPER_ANCHOR_NOTE, format_summary
 from human_eval.store import load_study
-from human_eval.tables import conditions_frame, exclusion_summary, raters_frame, votes_frame
+from human_eval.vote_tables import conditions_frame, exclusion_summary, raters_frame, votes_frame
 
 UNIT_TEXT = {
     "rater": "raters: a cluster bootstrap that keeps all the votes of each drawn rater "
@@ -271,8 +271,9 @@ def left_out_record(study, raters, args: argparse.Namespace) -> dict:  # noqa: A
         "raters_left_out": int(len(out)),
         "votes_left_out": int(out["n_votes"].sum()),
         "excluded_by_admin": sorted(out.loc[out["excluded"], "rater"].astype(str)),
-        "flagged_by_gold_pairs": sorted(out.loc[out["flagged"] & ~out["excluded"], "rater"]
-                                        .astype(str)),  # fmt: skip
+        "flagged_by_gold_pairs": sorted(
+            out.loc[out["flagged"] & ~out["excluded"], "rater"].astype(str)
+        ),  # fmt: skip
         "include_excluded": bool(args.include_excluded),
         "include_flagged": bool(args.include_flagged),
     }

@@ -18,7 +18,9 @@ import pandas as pd
 import streamlit as st
 
 from human_eval.store import Study, VoteStore, check_admin_token, load_study
-from human_eval.tables import (
+from human_eval.ui.common import LOG, client_address, get_throttle
+from human_eval.ui.text import md_escape, plain
+from human_eval.vote_tables import (
     conditions_frame,
     exclusion_summary,
     progress_frame,
@@ -27,8 +29,6 @@ from human_eval.tables import (
     set_excluded,
     votes_frame,
 )
-from human_eval.ui.common import LOG, client_address, get_throttle
-from human_eval.ui.text import md_escape, plain
 
 LIVE_BOOTSTRAP = 200
 # the columns of the ratings' tables shown here (the full tables: python -m human_eval.ratings)

@@ -1,4 +1,4 @@
-"""The one-command demo (`python -m bench.demo`) end to end on the embedded default, tiny."""
+"""The one-command demo (`python -m reports.demo`) end to end on the embedded default, tiny."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import demo
+from reports import demo
 
 
 def test_demo_runs_sweep_and_report_and_prints_the_path(tmp_path: Path, capsys) -> None:

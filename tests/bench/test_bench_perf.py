@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from bench import perf
+from bench.perf import cli as perf
 from glide.fast import cpu_has_bf16
 from glide.text2im import build_model
 
@@ -55,7 +55,7 @@ def test_memory_probe_in_a_fresh_process(capsys):
     assert perf.main(argv) == 0
     table = capsys.readouterr().out
     assert "peak MiB: process VmHWM" in table
-    from bench.perf_memory import probe_memory_cpu
+    from bench.perf.memory import probe_memory_cpu
 
     result = probe_memory_cpu(perf._tiny("base"), perf.make_variant("fp32", "cpu"), 2, 1)
     assert result["peak_mib"] >= result["runtime_mib"] > 0

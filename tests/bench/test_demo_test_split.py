@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench import demo
 from bench.errors import BenchError
-from bench.synthetic_source import (
+from bench.synthetic_captions import (
     DEFAULT_SYNTHETIC_SPLIT,
     ensure_synthetic_split,
     ensure_synthetic_val,
 )
 from glide.data.synthetic import SyntheticCaptions
+from reports import demo
 
 
 def test_benchmark_synthetic_source_is_the_test_split(tmp_path):

@@ -1,7 +1,7 @@
 """The shipped evaluation networks: classifier accuracy, eval CLIP retrieval, fidelity extractor.
 
 Every sample here comes from a seed that no network trained on (31337), so these are honest
-held-out measurements of the weights in bench/assets.
+held-out measurements of the weights in bench/judges/assets.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def fresh_val():
 
 
 def test_classifier_exact_match_on_fresh_val(fresh_val):
-    from bench.embedded import caption_match
+    from bench.judges.embedded import caption_match
 
     images, captions, scenes = fresh_val
     ok = caption_match(images, captions)
@@ -40,7 +40,7 @@ def test_classifier_exact_match_on_fresh_val(fresh_val):
 
 
 def test_caption_match_rejects_wrong_captions(fresh_val):
-    from bench.embedded import caption_match
+    from bench.judges.embedded import caption_match
 
     images, captions, _ = fresh_val
     shuffled = captions[1:] + captions[:1]
@@ -60,8 +60,8 @@ def test_caption_match_rejects_wrong_captions(fresh_val):
 
 
 def test_attribute_scores_give_partial_credit(fresh_val):
-    from bench.attributes import HEAD_NAMES, IGNORE, scene_labels
-    from bench.embedded import attribute_scores, attribute_summary, caption_match
+    from bench.judges.attributes import HEAD_NAMES, IGNORE, scene_labels
+    from bench.judges.embedded import attribute_scores, attribute_summary, caption_match
 
     images, captions, scenes = fresh_val
     images, captions, scenes = images[:120], captions[:120], scenes[:120]
@@ -87,7 +87,7 @@ def test_attribute_scores_give_partial_credit(fresh_val):
 
 
 def test_caption_match_resizes_larger_images():
-    from bench.embedded import caption_match
+    from bench.judges.embedded import caption_match
 
     ds = SyntheticCaptions(FRESH_SEED, "val", size=256)
     items = [ds[i] for i in range(40)]
@@ -96,7 +96,7 @@ def test_caption_match_resizes_larger_images():
 
 
 def test_caption_match_bad_inputs(fresh_val):
-    from bench.embedded import caption_match
+    from bench.judges.embedded import caption_match
 
     images, captions, _ = fresh_val
     with pytest.raises(GlideError, match=r"captions\[1\]"):
@@ -114,8 +114,8 @@ def test_eval_clip_ranks_the_right_caption_first(fresh_val):
     import open_clip
     from PIL import Image
 
-    from bench.embedded import load_eval_clip
-    from bench.eval_clip import MODEL_NAME
+    from bench.judges.embedded import load_eval_clip
+    from bench.judges.eval_clip import MODEL_NAME
 
     model, preprocess, tokenizer = load_eval_clip()
     assert MODEL_NAME in open_clip.list_models()
@@ -133,9 +133,9 @@ def test_eval_clip_ranks_the_right_caption_first(fresh_val):
 
 
 def test_eval_clip_prefers_true_caption_over_one_change():
-    from bench.counterfactual import CHANGES
-    from bench.embedded import load_eval_clip
-    from bench.train_eval_clip import one_change_preference
+    from bench.judges.embedded import load_eval_clip
+    from bench.judges.one_change_scenes import CHANGES
+    from bench.judges.train_clip import one_change_preference
 
     model, preprocess, tokenizer = load_eval_clip()
     wins = one_change_preference(model, preprocess, tokenizer, FRESH_SEED, 100)
@@ -145,7 +145,7 @@ def test_eval_clip_prefers_true_caption_over_one_change():
 
 def test_eval_clip_tokenizer_keeps_grammar_words_whole():
     ensure_torchvision()
-    from bench.eval_clip import get_eval_tokenizer, grammar_words
+    from bench.judges.eval_clip import get_eval_tokenizer, grammar_words
 
     tokenizer = get_eval_tokenizer()
     for word in grammar_words():
@@ -156,7 +156,7 @@ def test_fidelity_extractor_registered_and_fid_sane(fresh_val):
     ensure_torchvision()
     import torch_fidelity
 
-    from bench.embedded import register_fidelity_extractor
+    from bench.judges.embedded import register_fidelity_extractor
 
     name = register_fidelity_extractor()
     assert name == "glide-bench-synth" and register_fidelity_extractor() == name
@@ -205,13 +205,14 @@ def test_fidelity_extractor_registered_and_fid_sane(fresh_val):
 
 
 def test_public_api_works_in_a_fresh_interpreter():
-    """bench.embedded needs no import-order care from its callers (torchvision shim inside)."""
+    """bench.judges.embedded needs no import-order care from its callers (torchvision shim
+    inside)."""
     import subprocess
     import sys
     from pathlib import Path
 
     code = (
-        "from bench.embedded import load_eval_clip, register_fidelity_extractor\n"
+        "from bench.judges.embedded import load_eval_clip, register_fidelity_extractor\n"
         "model, preprocess, tokenizer = load_eval_clip()\n"
         "assert tokenizer(['a small red circle on the left, white background']).shape[0] == 1\n"
         "print(register_fidelity_extractor())\n"

@@ -19,9 +19,9 @@ def test_embedded_base_follows_its_captions():
 
     if not embedded_files()["base.pt"]:
         pytest.skip("embedded default weights not installed")
-    from bench.embedded import attribute_summary, caption_match
+    from bench.judges.embedded import attribute_summary, caption_match
+    from bench.model_eval import val_captions
     from glide.pipeline import Text2ImPipeline
-    from glide.train.evaluate import val_captions
 
     captions, _ = val_captions(24, 0)
     pipe = Text2ImPipeline.from_checkpoints(None, progress=False)

@@ -28,8 +28,12 @@ def _emit_all() -> None:
     "verbosity, rank, expected, progress",
     [
         (NORMAL, 0, ["an info line", "warning: a warning line", "error: an error line"], True),
-        (VERBOSE, 0, ["a debug line", "an info line", "warning: a warning line",
-                      "error: an error line"], True),  # fmt: skip
+        (
+            VERBOSE,
+            0,
+            ["a debug line", "an info line", "warning: a warning line", "error: an error line"],
+            True,
+        ),  # fmt: skip
         (QUIET, 0, ["warning: a warning line", "error: an error line"], False),
         (NORMAL, 1, ["[rank 1] warning: a warning line", "[rank 1] error: an error line"], False),
         (VERBOSE, 3, ["[rank 3] warning: a warning line", "[rank 3] error: an error line"], False),

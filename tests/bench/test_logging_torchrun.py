@@ -65,8 +65,14 @@ def test_torchrun_two_processes_show_one_progress_bar(coco, tmp_path):
     out = tmp_path / "two"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc_per_node", "2", "-m", "bench.sweep",
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "bench.sweep",
             *_args(coco, out, tmp_path / "cache"),
         ],  # fmt: skip
         cwd=REPO,

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from bench import judges
 from bench.errors import BenchError
 from bench.images import write_png
+from bench.judges import choice as judges
 from bench.metrics.clip_score import ClipScorer, clip_weights_format, resolve_clip
 from bench.metrics.context import EvalConfig, Evaluator
 from bench.sweep import main

@@ -30,17 +30,17 @@ def readme_commands() -> list[list[str]]:
 
 
 def _forbid_embedded_judges(monkeypatch) -> None:
-    import bench.embedded
-    import bench.fidelity_extractor
+    import bench.judges.embedded
+    import bench.judges.feature_extractor
 
     def refuse(*args, **kwargs):
         raise AssertionError("an embedded judge was loaded in a COCO sweep")
 
     for module, name in (
-        (bench.embedded, "load_eval_clip"),
-        (bench.embedded, "register_fidelity_extractor"),
-        (bench.embedded, "load_attribute_classifier"),
-        (bench.fidelity_extractor, "register_fidelity_extractor"),
+        (bench.judges.embedded, "load_eval_clip"),
+        (bench.judges.embedded, "register_fidelity_extractor"),
+        (bench.judges.embedded, "load_attribute_classifier"),
+        (bench.judges.feature_extractor, "register_fidelity_extractor"),
     ):
         monkeypatch.setattr(module, name, refuse)
 

@@ -1,5 +1,5 @@
 """Cross-check of the paired comparison (``bench.metrics.uncertainty.paired_comparison``, which
-``glide.train.evaluate`` and the model card use) against outside computations of the exact
+``bench.model_eval`` and the model card use) against outside computations of the exact
 McNemar test.
 
 The exact McNemar test of paired 0/1 outcomes is the two-sided binomial test of the discordant

@@ -264,7 +264,7 @@ def test_pipeline_and_clis_offer_the_sampler(golden):
     assert {"dpm++2m", "dpm++2m-sde"} <= set(SAMPLERS)
     from bench.spec import SAMPLERS as BENCH_SAMPLERS
     from bench.sweep_options import build_parser as sweep_parser
-    from glide.sample import build_parser as sample_parser
+    from glide.cli.sample import build_parser as sample_parser
 
     assert {"dpm++2m", "dpm++2m-sde"} <= set(BENCH_SAMPLERS)
     assert sample_parser().parse_args(["--prompt", "a", "--sampler", "dpm++2m"]).sampler

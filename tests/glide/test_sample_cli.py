@@ -1,4 +1,5 @@
-"""The sampling CLIs: python -m glide.sample / glide.inpaint on a tiny checkpoints folder."""
+"""The sampling CLIs: python -m glide.cli.sample / glide.cli.inpaint on a tiny checkpoints
+folder."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_sample_cli_writes_pngs_and_sidecars(ckpt_dir, tmp_path, capsys):
     assert meta["caption"] == "a blue ball" and meta["seed"] == 12
     assert meta["settings"]["steps"] == "3" and meta["settings"]["scale"] == 3.0
     assert meta["settings"]["guidance"] == "cfg" and meta["command"][:3] == [
-        "python", "-m", "glide.sample",
+        "python", "-m", "glide.cli.sample",
     ]  # fmt: skip
     assert meta["pipeline"]["base"]["sha256"]
     image = np.asarray(Image.open(pngs[2]))

@@ -1,6 +1,6 @@
 """The synthetic set's ``test`` split: its own random streams (train and val items unchanged,
 byte for byte), and nothing but the final evaluation reads it: the training recipes build only
-``train`` datasets, the training torch dataset refuses ``test``, ``glide.train.evaluate`` reads
+``train`` datasets, the training torch dataset refuses ``test``, ``bench.model_eval`` reads
 ``val`` unless told ``--split test``, and no training module names the test split."""
 
 from __future__ import annotations
@@ -167,20 +167,18 @@ def _string_constants(path: Path) -> set[str]:
 
 def test_no_training_or_selection_module_names_the_test_split():
     """Grep-style: the training recipes and the judges' training scripts contain no string
-    "test" at all (a split can only be named by such a literal); glide.train.evaluate names it
+    "test" at all (a split can only be named by such a literal); bench.model_eval names it
     only as a choice of --split, whose default is val."""
-    modules = [
-        p for p in sorted((ROOT / "glide" / "train").glob("*.py")) if p.name != "evaluate.py"
-    ]
-    modules += [ROOT / "bench" / "train_eval_nets.py", ROOT / "bench" / "train_eval_clip.py"]
+    modules = sorted((ROOT / "glide" / "train").glob("*.py"))
+    modules += [ROOT / "bench" / "judges" / "train.py", ROOT / "bench" / "judges" / "train_clip.py"]
     assert len(modules) > 10
     for path in modules:
         assert "test" not in _string_constants(path), path
 
 
 def test_evaluate_reads_val_by_default_and_test_only_when_asked(monkeypatch, capsys):
+    from bench import model_eval as evaluate
     from glide.pipeline import Text2ImPipeline
-    from glide.train import evaluate
 
     asked: list[str] = []
 

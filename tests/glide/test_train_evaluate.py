@@ -1,10 +1,10 @@
-"""glide.train.evaluate with a stand-in pipeline and judge (no trained weights needed)."""
+"""bench.model_eval with a stand-in pipeline and judge (no trained weights needed)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from glide.train.evaluate import (
+from bench.model_eval import (
     evaluate_caption_match,
     paired_versus_first,
     time_sampling,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from he_helpers import CONDITIONS, PostgresServer
 
-from human_eval.synthetic import make_sweep
+from human_eval.fake_sweep import make_sweep
 
 
 @pytest.fixture

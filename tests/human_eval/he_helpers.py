@@ -173,7 +173,7 @@ assert len(PAYLOAD) <= 100  # fits a rater name
 
 def make_payload_sweep(out: Path, n_captions: int = 4) -> Path:
     """A sweep over CONDITIONS whose captions are all PAYLOAD (numbered)."""
-    from human_eval.synthetic import make_run_folder
+    from human_eval.fake_sweep import make_run_folder
 
     captions = [f"{PAYLOAD} {i}" for i in range(n_captions)]
     for k, (method, scale) in enumerate(CONDITIONS):

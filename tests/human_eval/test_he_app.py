@@ -18,9 +18,9 @@ from human_eval import schema
 from human_eval.database import open_database
 from human_eval.schema import QUESTION_TEXT
 from human_eval.store import VoteStore
-from human_eval.tables import votes_frame
 from human_eval.ui import main as main_page
 from human_eval.ui import rate, throttle
+from human_eval.vote_tables import votes_frame
 
 APP = str(Path(__file__).resolve().parents[2] / "human_eval" / "app.py")
 

@@ -26,7 +26,7 @@ from human_eval.db_migrations.frozen_v1 import v1_metadata
 from human_eval.errors import HumanEvalError
 from human_eval.store import VoteStore, check_admin_token, rater_quality
 from human_eval.study import main as study_main
-from human_eval.tables import votes_frame
+from human_eval.vote_tables import votes_frame
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURE = DATA / "votes_v1.db"

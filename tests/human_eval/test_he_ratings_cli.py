@@ -13,7 +13,7 @@ from he_helpers import make_study
 from human_eval.database import open_database
 from human_eval.ratings.cli import main as ratings_main
 from human_eval.store import VoteStore
-from human_eval.tables import set_excluded, votes_frame
+from human_eval.vote_tables import set_excluded, votes_frame
 
 # photorealism strength per condition (Elo points); the caption question prefers high scales
 TRUTH = {"cfg@0": 0.0, "cfg@3": 150.0, "clip@1": 60.0, "clip@2": 100.0}
@@ -96,7 +96,7 @@ def test_flagged_raters_are_left_out_by_default(
 
 
 def _condition_names(store: VoteStore):
-    from human_eval.tables import conditions_frame
+    from human_eval.vote_tables import conditions_frame
 
     df = conditions_frame(store.db, store.study)
     return df["condition_id"].tolist(), df["condition"].tolist()

@@ -18,7 +18,7 @@ from human_eval.database import open_database, utcnow
 from human_eval.errors import HumanEvalError
 from human_eval.scheduler import REPEAT_MIN_GAP, Candidate, choose, due
 from human_eval.store import VoteStore
-from human_eval.tables import raters_frame, set_excluded, votes_frame
+from human_eval.vote_tables import raters_frame, set_excluded, votes_frame
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -233,7 +233,7 @@ def _vote_round_robin(store: VoteStore, raters, n: int, rng) -> list:  # noqa: A
 
 
 def test_overlaps_and_repeats_from_the_first_votes(sqlite_url: str, sweep: Path) -> None:
-    from human_eval.tables import repeat_pairs
+    from human_eval.vote_tables import repeat_pairs
 
     store = _agreement_study(sqlite_url, sweep)  # default overlap and repeat rates
     cfg = store.study.config

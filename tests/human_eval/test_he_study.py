@@ -92,7 +92,7 @@ def test_create_study_cli_builds_the_paired_plan(sweep: Path, sqlite_url: str, c
 
 def test_reference_is_the_unguided_model_when_there_is_one(tmp_path: Path) -> None:
     from human_eval.create import choose_reference
-    from human_eval.synthetic import make_sweep
+    from human_eval.fake_sweep import make_sweep
 
     make_sweep(tmp_path / "s", [("cfg", 0.0), ("cfg", 1.0), ("clip", 2.0)], n_captions=2)
     runs = load_runs([tmp_path / "s"])

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 from report_fakes import make_ratings, make_sweep
 
+from reports.assemble import build_document
+from reports.blocks import Figure, FigureRow, ImageGrid, Paragraph, Table
 from reports.build import build_report, main
-from reports.document import build_document
 from reports.inputs import load_sweep
-from reports.model import Figure, FigureRow, ImageGrid, Paragraph, Table
 
 
 def _tiny(tmp_path, **kw):

@@ -20,7 +20,7 @@ from reports.findings import (
     sweep_findings,
 )
 from reports.inputs import SweepInputs
-from reports.view import build_view
+from reports.results_view import build_view
 
 PR = PLOTS[0]  # precision (y) vs recall (x)
 NAN = math.nan

@@ -25,10 +25,10 @@ from pathlib import Path
 from human_eval import schema
 from human_eval.create import StudyConfig, create_study
 from human_eval.database import open_database
+from human_eval.fake_sweep import make_sweep
 from human_eval.runs import load_runs
 from human_eval.store import VoteStore
-from human_eval.synthetic import make_sweep
-from human_eval.tables import set_excluded
+from human_eval.vote_tables import set_excluded
 
 
 def main(out: str) -> None:

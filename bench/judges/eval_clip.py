@@ -1,6 +1,6 @@
 """The evaluation CLIP: a small custom open_clip architecture trained on the synthetic set.
 
-Three files in ``bench/assets`` make it:
+Three files in ``bench/judges/assets`` make it:
 
 - ``glide-bench-eval-clip.json``: the architecture (ViT image tower on 64x64,
   causal text transformer), registered with ``open_clip.add_model_config`` under the model name
@@ -11,7 +11,7 @@ Three files in ``bench/assets`` make it:
 - ``eval_clip.pt``: the weights, loaded by ``open_clip.create_model_and_transforms(name,
   pretrained=<that file>)``.
 
-Trained by ``python -m bench.train_eval_nets clip`` (see ``EVAL_CLIP.md``); never the guide.
+Trained by ``python -m bench.judges.train clip`` (see ``EVAL_CLIP.md``); never the guide.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def get_eval_tokenizer(bpe_file: Path = BPE_FILE):
     register_config()
     if not Path(bpe_file).is_file():
         raise BenchError(
-            f"eval CLIP merges {bpe_file} are missing; run `python -m bench.train_eval_nets clip`"
+            f"eval CLIP merges {bpe_file} are missing; run `python -m bench.judges.train clip`"
         )
     return open_clip.get_tokenizer(MODEL_NAME, bpe_path=str(bpe_file))
 
@@ -137,7 +137,7 @@ def load_eval_clip(weights: Path = WEIGHTS_FILE, device: str = "cpu", bpe_file: 
     if not weights.is_file():
         raise BenchError(
             f"evaluation CLIP weights not found at {weights}; train them with "
-            "`python -m bench.train_eval_nets clip` (see bench/assets/EVAL_CLIP.md)"
+            "`python -m bench.judges.train clip` (see bench/judges/assets/EVAL_CLIP.md)"
         )
     name = register_config()
     model, _, preprocess = open_clip.create_model_and_transforms(

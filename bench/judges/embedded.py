@@ -5,7 +5,7 @@
 - :func:`load_eval_clip`: the evaluation CLIP through open_clip (custom small architecture);
 - :func:`register_fidelity_extractor`: ``glide-bench-synth`` for torch-fidelity.
 
-Weights, configs and model cards are in ``bench/assets``; ``python -m bench.train_eval_nets``
+Weights, configs and model cards are in ``bench/judges/assets``; ``python -m bench.judges.train``
 retrains them.
 """
 
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from bench.attributes import (
+from bench.errors import BenchError
+from bench.judges.attributes import (
     HEAD_NAMES,
     IGNORE,
     attribute_fractions,
@@ -25,10 +26,9 @@ from bench.attributes import (
     predict_labels,
     scene_labels,
 )
-from bench.errors import BenchError
-from bench.eval_classifier import AttributeNet, load_classifier_file
-from bench.eval_clip import load_eval_clip
-from bench.fidelity_extractor import register_fidelity_extractor
+from bench.judges.classifier import AttributeNet, load_classifier_file
+from bench.judges.eval_clip import load_eval_clip
+from bench.judges.feature_extractor import register_fidelity_extractor
 from glide.data.grammar import parse_caption
 from glide.errors import GlideError
 
@@ -64,7 +64,7 @@ def _check_images(images) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict_attributes(images, *, batch_size: int = 256) -> np.ndarray:
-    """uint8 ``[N, H, W, 3]`` -> int64 ``[N, 8]`` predicted labels (see bench.attributes)."""
+    """uint8 ``[N, H, W, 3]`` -> int64 ``[N, 8]`` predicted labels (see bench.judges.attributes)."""
     x = _check_images(images)
     model = load_attribute_classifier()
     logits = [model(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
@@ -73,7 +73,7 @@ def predict_attributes(images, *, batch_size: int = 256) -> np.ndarray:
 
 def predicted_and_stated_labels(images, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """int64 ``[N, len(HEADS)]`` twice: the classifier's labels of image i, and the labels
-    caption i states (``IGNORE`` where it states nothing); see :mod:`bench.attributes`."""
+    caption i states (``IGNORE`` where it states nothing); see :mod:`bench.judges.attributes`."""
     captions = list(captions)
     x = _check_images(images)
     if len(captions) != len(x):

@@ -1,6 +1,6 @@
 """The attribute classifier: a small CNN reading a synthetic scene's attributes off a 64x64 image.
 
-Trained by ``python -m bench.train_eval_nets classifier`` on its own data (seed and split
+Trained by ``python -m bench.judges.train classifier`` on its own data (seed and split
 documented in its model card), never on the GLIDE training data, so the judge is not the guide.
 Its 256-d penultimate layer also serves as the ``glide-bench-synth`` torch-fidelity features.
 """
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.attributes import NUM_LOGITS
 from bench.errors import BenchError
+from bench.judges.attributes import NUM_LOGITS
 from glide.io import atomic_torch_save  # noqa: F401  (re-exported)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -34,7 +34,8 @@ def _block(c_in: int, c_out: int, stride: int, kernel: int = 3) -> nn.Sequential
 
 
 class AttributeNet(nn.Module):
-    """uint8-range images ``[N, 3, H, W]`` -> logits ``[N, NUM_LOGITS]`` (see bench.attributes).
+    """uint8-range images ``[N, 3, H, W]`` -> logits ``[N, NUM_LOGITS]``
+    (see bench.judges.attributes).
 
     Inputs of another size are resized to 64x64 (bilinear, antialiased) first.
     """
@@ -96,8 +97,8 @@ def load_classifier_file(path: Path = CLASSIFIER_FILE) -> AttributeNet:
     if not path.is_file():
         raise BenchError(
             f"attribute classifier weights not found at {path}; train them with "
-            "`python -m bench.train_eval_nets classifier` "
-            "(see bench/assets/ATTRIBUTE_CLASSIFIER.md)"
+            "`python -m bench.judges.train classifier` "
+            "(see bench/judges/assets/ATTRIBUTE_CLASSIFIER.md)"
         )
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

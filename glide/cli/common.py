@@ -1,4 +1,4 @@
-"""Shared pieces of the sampling CLIs (``glide.sample``, ``glide.inpaint``): options, output
+"""Shared pieces of the sampling CLIs (``glide.cli.sample``, ``glide.cli.inpaint``): options, output
 files (PNG + JSON sidecar, written atomically), logging (:mod:`glide.log`: ``--quiet`` /
 ``--verbose``), error handling."""
 

@@ -54,8 +54,8 @@ from typing import Any
 import torch
 
 from bench.errors import BenchError
-from bench.perf_memory import memory_in_fresh_process, probe_memory_cuda
-from bench.perf_step import (  # noqa: F401  (re-exported: the public pieces of the benchmark)
+from bench.perf.memory import memory_in_fresh_process, probe_memory_cuda
+from bench.perf.step import (  # noqa: F401  (re-exported: the public pieces of the benchmark)
     DTYPES,
     VARIANT_NAMES,
     Variant,

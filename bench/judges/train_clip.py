@@ -1,4 +1,4 @@
-"""Contrastive training of the evaluation CLIP (``python -m bench.train_eval_nets clip``).
+"""Contrastive training of the evaluation CLIP (``python -m bench.judges.train clip``).
 
 The loss is CLIP's symmetric cross entropy over the image-caption similarity matrix of a batch
 (Radford et al. 2021, "Learning Transferable Visual Models From Natural Language Supervision",
@@ -18,9 +18,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench._torchvision import ensure_torchvision
-from bench.counterfactual import CHANGES, one_change
-from bench.eval_classifier import atomic_torch_save, sha256_file
-from bench.eval_clip import (
+from bench.judges.classifier import atomic_torch_save, sha256_file
+from bench.judges.eval_clip import (
     MODEL_NAME,
     grammar_words,
     learn_bpe_merges,
@@ -28,6 +27,7 @@ from bench.eval_clip import (
     vocab_size,
     write_bpe_file,
 )
+from bench.judges.one_change_scenes import CHANGES, one_change
 
 PARAPHRASES = 3
 CONTEXT_LENGTH = 24
@@ -159,7 +159,7 @@ def train_eval_clip(args) -> dict:
     ensure_torchvision()
     import open_clip
 
-    from bench.train_eval_nets import BENCH_SEED, augment, render_set
+    from bench.judges.train import BENCH_SEED, augment, render_set
     from glide.data.synthetic import SyntheticCaptions
 
     out: Path = args.out
@@ -231,29 +231,30 @@ def train_eval_clip(args) -> dict:
 
 
 def clip_card(args, result: dict, command: str) -> str:
-    from bench.train_eval_nets import BENCH_SEED, _environment
+    from bench.judges.train import BENCH_SEED, _environment
 
     m = result["metrics"]
     oc = m["one_change"]
     config = json.dumps(clip_config(vocab_size(result["n_merges"])))
-    return f"""# Evaluation CLIP (bench/assets/eval_clip.pt)
+    return f"""# Evaluation CLIP (bench/judges/assets/eval_clip.pt)
 
 A small custom open_clip architecture, `{MODEL_NAME}` ({result["n_params"]} parameters):
 a ModifiedResNet image tower on 64x64 images and a 2-layer causal text transformer, 64-d joint
-embedding. Config: `bench/assets/{MODEL_NAME}.json`
+embedding. Config: `bench/judges/assets/{MODEL_NAME}.json`
 (`{config}`), registered with `open_clip.add_model_config`; tokenizer: open_clip's
 `SimpleTokenizer` with {result["n_merges"]} byte-pair merges learned on the caption grammar's
-words (`bench/assets/eval_clip_bpe.txt.gz`, every grammar word is one token). Load with
-`bench.embedded.load_eval_clip()`, which goes through `open_clip.create_model_and_transforms(
+words (`bench/judges/assets/eval_clip_bpe.txt.gz`, every grammar word is one token). Load with
+`bench.judges.embedded.load_eval_clip()`, which goes through `open_clip.create_model_and_transforms(
 "{MODEL_NAME}", pretrained=<eval_clip.pt>)` and `open_clip.get_tokenizer`. It computes the
 embedded benchmark's CLIP score; it never guides sampling.
 
 - Training command: `{command}`
 - Data: `SyntheticCaptions(seed={args.seed}, split="val")`, first {args.n_train} images with
   {PARAPHRASES} paraphrases each (one drawn per step), pixel-noise/blur augmentation; half of
-  each batch is random items, the other half their one-change partners (`bench/counterfactual.py`:
-  another position, the opposite relation or the other count with p=0.6, another colour or
-  shape of the first object with p=0.2 each), rendered, as hard negatives.
+  each batch is random items, the other half their one-change partners
+  (`bench/judges/one_change_scenes.py`: another position, the opposite relation or the other
+  count with p=0.6, another colour or shape of the first object with p=0.2 each), rendered, as
+  hard negatives.
 - Objective: CLIP's symmetric contrastive loss, learnable temperature.
 - Steps: {args.clip_steps} at batch {args.clip_batch_size}, AdamW (weight decay 0.05), one-cycle
   LR (max {args.clip_lr}).

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
+from reports.blocks import Report
 from reports.evaluated import evaluated_section, run_settings
 from reports.human import human_section
 from reports.inputs import RatingsInputs, SweepInputs
-from reports.model import Report
+from reports.results_view import build_view, method_name
 from reports.sections import findings_section, grids_section, metrics_section, pareto_section
-from reports.view import build_view, method_name
 
 
 def _subtitle(inputs: SweepInputs, ratings: RatingsInputs | None) -> str:

@@ -1,8 +1,8 @@
 """Train the embedded benchmark's evaluation networks (CPU, a few minutes each).
 
-    python -m bench.train_eval_nets classifier   # attribute classifier -> bench/assets
-    python -m bench.train_eval_nets clip         # evaluation open_clip model -> bench/assets
-    python -m bench.train_eval_nets all
+    python -m bench.judges.train classifier   # attribute classifier -> bench/judges/assets
+    python -m bench.judges.train clip         # evaluation open_clip model -> bench/judges/assets
+    python -m bench.judges.train all
 
 Both train on ``SyntheticCaptions(seed=1729, split="val")``: the full attribute distribution
 (held-out colour/shape pairs included, since the judge must read every caption), from a seed
@@ -28,14 +28,21 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from bench.attributes import HEAD_NAMES, IGNORE, matches, predict_labels, scene_labels, split_logits
 from bench.errors import BenchError
-from bench.eval_classifier import AttributeNet, load_classifier_file, save_classifier
+from bench.judges.attributes import (
+    HEAD_NAMES,
+    IGNORE,
+    matches,
+    predict_labels,
+    scene_labels,
+    split_logits,
+)
+from bench.judges.classifier import AttributeNet, load_classifier_file, save_classifier
 from glide.data.synthetic import SyntheticCaptions
 from glide.errors import GlideError
 
 EVAL_SEED = 1729
-BENCH_SEED = 0  # the benchmark's val set (bench.synthetic_source.SYNTHETIC_SEED)
+BENCH_SEED = 0  # the benchmark's val set (bench.synthetic_captions.SYNTHETIC_SEED)
 
 
 @functools.lru_cache(maxsize=2)
@@ -164,13 +171,13 @@ def _environment() -> str:
 def classifier_card(args, result: dict, command: str) -> str:
     m = result["metrics"]
     heads = "\n".join(f"| {h} | {v:.4f} |" for h, v in m["per_head"].items())
-    return f"""# Attribute classifier (bench/assets/attribute_classifier.pt)
+    return f"""# Attribute classifier (bench/judges/assets/attribute_classifier.pt)
 
 A small CNN (5 conv blocks, width {args.width}, a 256-d feature layer, 8 heads; see
-`bench/eval_classifier.py` and `bench/attributes.py`) that reads a synthetic scene's attributes
-from a 64x64 image: background, arrangement (single object position / two or three identical
-objects / vertical or horizontal pair), and shape, colour and size of each object. It is the
-judge of `caption_match` and the image network of the `glide-bench-synth` torch-fidelity
+`bench/judges/classifier.py` and `bench/judges/attributes.py`) that reads a synthetic scene's
+attributes from a 64x64 image: background, arrangement (single object position / two or three
+identical objects / vertical or horizontal pair), and shape, colour and size of each object. It
+is the judge of `caption_match` and the image network of the `glide-bench-synth` torch-fidelity
 extractor (features: the 256-d layer; IS logits: log p(shape) + log p(colour) of the first
 object, 35 classes).
 
@@ -201,7 +208,7 @@ reference set), exact match of all captioned attributes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.train_eval_nets", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.judges.train", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "what", choices=("classifier", "clip", "all"), help="which network to train"
@@ -210,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=Path(__file__).resolve().parent / "assets",
-        help="where weights and model cards go (default bench/assets)",
+        help="where weights and model cards go (default bench/judges/assets)",
     )
     parser.add_argument(
         "--seed",
@@ -239,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         help="torch CPU threads (default 1: on a shared 2-core machine, extra threads mostly spin)",
     )
     args = parser.parse_args(argv)
-    command = "python -m bench.train_eval_nets " + shlex.join(
-        sys.argv[1:] if argv is None else argv
-    )
+    command = "python -m bench.judges.train " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         if args.seed == BENCH_SEED:
             raise BenchError(f"--seed: {args.seed} is the benchmark/GLIDE seed; use another")
@@ -260,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result['metrics']['n']} val images, {result['wall_s']:.0f} s"
             )
         if args.what in ("clip", "all"):
-            from bench.train_eval_clip import clip_card, train_eval_clip
+            from bench.judges.train_clip import clip_card, train_eval_clip
 
             result = train_eval_clip(args)
             _write_text(args.out / "EVAL_CLIP.md", clip_card(args, result, command))

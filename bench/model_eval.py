@@ -1,6 +1,6 @@
 """Measure a trained GLIDE stack on held-out captions of the synthetic set (for model cards).
 
-    python -m glide.train.evaluate --checkpoints DIR [--split val|test] [--n 64] \
+    python -m bench.model_eval --checkpoints DIR [--split val|test] [--n 64] \
         [--scales 1,2,3] [--steps 100] [--out eval.json]
 
 For the first ``n`` captions of a held-out split of the synthetic set (``--split``, seed
@@ -8,7 +8,7 @@ For the first ``n`` captions of a held-out split of the synthetic set (``--split
 ``train``, so part of them is zero-shot), samples one
 64x64 image per caption with classifier-free guidance at each scale (same per-sample seeds at
 every scale), and scores each image with a judge that was trained separately: by default the
-attribute classifier of the embedded benchmark (``bench.embedded.caption_match``, which needs
+attribute classifier of the embedded benchmark (``bench.judges.embedded.caption_match``, which needs
 the bench extra). Because the outcomes are paired, each scale is also compared with the first
 one caption by caption (exact McNemar test). Also times a batch of 16 with CFG and 27 steps.
 Writes a JSON report.
@@ -175,18 +175,18 @@ def time_sampling(
 
 def _default_judge() -> tuple[Judge, Details]:
     try:
-        from bench.embedded import attribute_summary, caption_match
+        from bench.judges.embedded import attribute_summary, caption_match
     except ImportError as exc:
         raise GlideError(
-            f"the default judge bench.embedded.caption_match is unavailable ({exc}); install "
-            "the bench extra (pip install -e '.[bench]')"
+            f"the default judge bench.judges.embedded.caption_match is unavailable ({exc}); "
+            "install the bench extra (pip install -e '.[bench]')"
         ) from None
     return caption_match, attribute_summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m glide.train.evaluate",
+        prog="python -m bench.model_eval",
         description="Caption-match accuracy of 64x64 samples on held-out synthetic captions "
         "at several classifier-free guidance scales, and sampling time.",
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from bench.perf_step import Variant, prepare
+from bench.perf.step import Variant, prepare
 
 
 def _read_status_kib(name: str) -> int | None:
