@@ -14,9 +14,7 @@ the weights exactly as shipped (fp16), and written into each model card with its
 from __future__ import annotations
 
 import argparse
-import functools
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -38,45 +36,16 @@ from bench.judges.attributes import (
     split_logits,
 )
 from bench.judges.classifier import AttributeNet, load_classifier_file, save_classifier
-from glide.data.synthetic import SyntheticCaptions
+from bench.judges.train_clip import clip_card, train_eval_clip
+from bench.judges.training_data import (
+    BENCH_SEED,
+    EVAL_SEED,
+    augment,
+    environment,
+    render_set,
+    to_nchw,
+)
 from glide.errors import GlideError
-
-EVAL_SEED = 1729
-BENCH_SEED = 0  # the benchmark's val set (bench.synthetic_captions.SYNTHETIC_SEED)
-
-
-@functools.lru_cache(maxsize=2)
-def render_set(seed: int, split: str, n: int, desc: str):
-    """(uint8 [n, 64, 64, 3], captions, scenes) for the first ``n`` items of (seed, split)."""
-    ds = SyntheticCaptions(seed, split)
-    images = np.empty((n, 64, 64, 3), dtype=np.uint8)
-    captions, scenes = [], []
-    for i in tqdm(range(n), desc=desc, unit="img", leave=False):
-        images[i], caption, scene = ds[i]
-        captions.append(caption)
-        scenes.append(scene)
-    return images, captions, scenes
-
-
-def _to_nchw(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-
-
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Mild pixel noise and occasional blur (uint8-range float ``[N,3,H,W]``), label-preserving.
-
-    Generated samples are never as crisp as the renderer's; this keeps the judge robust to that.
-    """
-    x = x.float()
-    n = x.shape[0]
-    sigma = torch.rand(n, 1, 1, 1, generator=gen) * 8.0
-    x = x + sigma * torch.randn(x.shape, generator=gen)
-    blur = torch.rand(n, generator=gen) < 0.3
-    if blur.any():
-        k = torch.tensor([1.0, 2.0, 1.0])
-        k = (k[:, None] * k[None, :] / 16.0).expand(3, 1, 3, 3)
-        x[blur] = F.conv2d(F.pad(x[blur], (1, 1, 1, 1), mode="replicate"), k, groups=3)
-    return x.clamp(0, 255)
 
 
 def classifier_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -92,7 +61,7 @@ def classifier_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def evaluate_classifier(model: AttributeNet, images: np.ndarray, scenes, batch: int = 500):
     model.eval()
     logits = torch.cat(
-        [model(_to_nchw(images[s : s + batch])) for s in range(0, len(images), batch)]
+        [model(to_nchw(images[s : s + batch])) for s in range(0, len(images), batch)]
     )
     predicted = predict_labels(logits.numpy())
     target = np.stack([scene_labels(s) for s in scenes])
@@ -116,7 +85,7 @@ def train_classifier(args) -> dict:
     gen = torch.Generator().manual_seed(args.seed)
     images, _, scenes = render_set(args.seed, "val", args.n_train, "render train")
     labels = torch.from_numpy(np.stack([scene_labels(s) for s in scenes]))
-    x_all = _to_nchw(images)
+    x_all = to_nchw(images)
     model = AttributeNet(width=args.width)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -161,13 +130,6 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _environment() -> str:
-    return (
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
-        f"{platform.machine()} {platform.system()}"
-    )
-
-
 def classifier_card(args, result: dict, command: str) -> str:
     m = result["metrics"]
     heads = "\n".join(f"| {h} | {v:.4f} |" for h, v in m["per_head"].items())
@@ -186,7 +148,7 @@ object, 35 classes).
   attribute combinations, held-out pairs included; a seed the GLIDE models never see), mild
   pixel-noise and blur augmentation.
 - Steps: {args.steps} at batch {args.batch_size}, AdamW, one-cycle LR (max {args.lr}).
-- Wall time: {result["wall_s"]:.0f} s, CPU time {result["cpu_s"]:.0f} s ({_environment()}).
+- Wall time: {result["wall_s"]:.0f} s, CPU time {result["cpu_s"]:.0f} s ({environment()}).
 - Final training loss (mean of the last 100 steps): {result["final_loss"]:.4f}
 - Weights stored in float16 ({result["size_bytes"]} bytes); metrics below use the shipped file.
 - sha256: `{result["sha256"]}`
@@ -265,8 +227,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result['metrics']['n']} val images, {result['wall_s']:.0f} s"
             )
         if args.what in ("clip", "all"):
-            from bench.judges.train_clip import clip_card, train_eval_clip
-
             result = train_eval_clip(args)
             _write_text(args.out / "EVAL_CLIP.md", clip_card(args, result, command))
             print(f"eval CLIP: top-1 {result['metrics']['top1']:.4f}, {result['wall_s']:.0f} s")

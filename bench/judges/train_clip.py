@@ -28,6 +28,7 @@ from bench.judges.eval_clip import (
     write_bpe_file,
 )
 from bench.judges.one_change_scenes import CHANGES, one_change
+from bench.judges.training_data import BENCH_SEED, augment, environment, render_set
 
 PARAPHRASES = 3
 CONTEXT_LENGTH = 24
@@ -159,7 +160,6 @@ def train_eval_clip(args) -> dict:
     ensure_torchvision()
     import open_clip
 
-    from bench.judges.train import BENCH_SEED, augment, render_set
     from glide.data.synthetic import SyntheticCaptions
 
     out: Path = args.out
@@ -231,8 +231,6 @@ def train_eval_clip(args) -> dict:
 
 
 def clip_card(args, result: dict, command: str) -> str:
-    from bench.judges.train import BENCH_SEED, _environment
-
     m = result["metrics"]
     oc = m["one_change"]
     config = json.dumps(clip_config(vocab_size(result["n_merges"])))
@@ -258,7 +256,7 @@ embedded benchmark's CLIP score; it never guides sampling.
 - Objective: CLIP's symmetric contrastive loss, learnable temperature.
 - Steps: {args.clip_steps} at batch {args.clip_batch_size}, AdamW (weight decay 0.05), one-cycle
   LR (max {args.clip_lr}).
-- Wall time: {result["wall_s"]:.0f} s, CPU time {result["cpu_s"]:.0f} s ({_environment()}).
+- Wall time: {result["wall_s"]:.0f} s, CPU time {result["cpu_s"]:.0f} s ({environment()}).
 - Final training loss (mean of the last 100 steps): {result["final_loss"]:.4f}
 - Weights stored in float16 ({result["size_bytes"]} bytes); metrics below use the shipped file.
 - sha256: `{result["sha256"]}`
