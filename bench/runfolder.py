@@ -1,4 +1,5 @@
-"""One run folder: ``spec.json``, ``images/NNNNN.png`` and ``manifest.jsonl`` (see CONTRACTS).
+"""Writing one run folder: ``spec.json``, ``images/NNNNN.png`` and ``manifest.jsonl``
+(CONTRACTS.md "Run folders"; reading them is :mod:`bench.run_contract`).
 
 The manifest is the record of finished work. A line is appended (under a file lock, so several
 processes may share a run) only after its PNG has been atomically renamed into place. Reading
@@ -17,6 +18,7 @@ from filelock import FileLock
 
 from bench.errors import BenchError
 from bench.images import atomic_write_text
+from bench.run_contract import read_manifest
 from bench.spec import RunSpec
 
 
@@ -56,24 +58,10 @@ class RunFolder:
 
     # -- manifest ----------------------------------------------------------------------------
     def read_manifest(self) -> dict[int, dict[str, Any]]:
-        """Finished samples by index (records whose image file exists; first record wins)."""
-        done: dict[int, dict[str, Any]] = {}
-        if not self.manifest_path.is_file():
-            return done
-        with open(self.manifest_path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    break  # a truncated last line from a killed writer
-                try:
-                    record = json.loads(line)
-                    index = int(record["index"])
-                    file = str(record["file"])
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                    continue
-                if index in done or not (self.path / file).is_file():
-                    continue
-                done[index] = record
-        return done
+        """Finished samples by index (the tolerant reading of :mod:`bench.run_contract`:
+        records whose image file exists; first record wins; a truncated last line ignored)."""
+        done, _ = read_manifest(self.path, strict=False)
+        return {index: image.record for index, image in done.items()}
 
     def append(self, records: list[dict[str, Any]]) -> None:
         """Append manifest lines for images that are already in place."""

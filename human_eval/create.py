@@ -24,7 +24,7 @@ from human_eval import schema
 from human_eval.database import Database, utcnow
 from human_eval.errors import HumanEvalError
 from human_eval.gold import degrade_image
-from human_eval.runs import RunFolder, RunImage
+from human_eval.study_conditions import Condition, RunImage
 from human_eval.tokens import hash_token, new_token
 
 __all__ = ["hash_token"]  # re-exported: older code imports it from here
@@ -117,7 +117,7 @@ class CreatedStudy:
     conditions: list[str] = field(default_factory=list)
 
 
-def slot_images(run: RunFolder) -> dict[SlotKey, RunImage]:
+def slot_images(run: Condition) -> dict[SlotKey, RunImage]:
     counts: dict[tuple[str, str], int] = {}
     out: dict[SlotKey, RunImage] = {}
     for image in run.images:
@@ -128,7 +128,7 @@ def slot_images(run: RunFolder) -> dict[SlotKey, RunImage]:
     return out
 
 
-def plan_slots(runs: list[RunFolder], max_captions: int, seed: int) -> list[SlotKey]:
+def plan_slots(runs: list[Condition], max_captions: int, seed: int) -> list[SlotKey]:
     """The caption slots every run has, a seeded random subset of at most ``max_captions``."""
     per_run = [slot_images(run) for run in runs]
     shared = set(per_run[0])
@@ -147,12 +147,12 @@ def plan_slots(runs: list[RunFolder], max_captions: int, seed: int) -> list[Slot
     return ordered
 
 
-def is_unguided(run: RunFolder) -> bool:
+def is_unguided(run: Condition) -> bool:
     """The model without guidance: classifier-free scale 1 or CLIP-guidance scale 0."""
     return (run.method == "cfg" and run.scale == 1.0) or (run.method == "clip" and run.scale == 0.0)
 
 
-def choose_reference(runs: list[RunFolder], reference: str | None) -> str:
+def choose_reference(runs: list[Condition], reference: str | None) -> str:
     """The condition rated 0 by default: the one named, else the unguided model (a choice of
     anchor; the paper's Table 1 uses another), else the lowest guidance scale, else the first
     run."""
@@ -176,7 +176,7 @@ def choose_reference(runs: list[RunFolder], reference: str | None) -> str:
 class StudyPlan:
     """Everything a study needs, read and checked before the database is touched."""
 
-    runs: list[RunFolder]
+    runs: list[Condition]
     config: StudyConfig
     reference: str
     slots: list[SlotKey]
@@ -184,7 +184,7 @@ class StudyPlan:
 
 
 def plan_study(
-    runs: list[RunFolder], config: StudyConfig, reference: str | None = None
+    runs: list[Condition], config: StudyConfig, reference: str | None = None
 ) -> StudyPlan:
     """Choose the reference, the caption slots and the gold pairs (reads only run folders)."""
     reference = choose_reference(runs, reference)
@@ -222,14 +222,15 @@ def check_create_args(name: str, admin_token: str | None, invites: int) -> None:
 def create_study(
     db: Database,
     name: str,
-    plan: StudyPlan | list[RunFolder],
+    plan: StudyPlan | list[Condition],
     config: StudyConfig | None = None,
     *,
     reference: str | None = None,
     admin_token: str | None = None,
     invites: int = 0,
 ) -> CreatedStudy:
-    """Insert a study, from a plan or from checked run folders (``runs.load_runs``) + config."""
+    """Insert a study, from a plan or from checked run folders
+    (``study_conditions.load_conditions``) + config."""
     check_create_args(name, admin_token, invites)
     if not isinstance(plan, StudyPlan):
         plan = plan_study(plan, config or StudyConfig(), reference)

@@ -28,8 +28,8 @@ from human_eval.create import StudyConfig, create_study
 from human_eval.database import Database, db_url_from, open_database
 from human_eval.errors import HumanEvalError
 from human_eval.fake_sweep import make_sweep
-from human_eval.runs import load_runs
 from human_eval.store import VoteStore
+from human_eval.study_conditions import load_conditions
 
 LOAD_CONDITIONS = [
     ("cfg", 0.0),
@@ -73,7 +73,7 @@ class LoadResult:
 def create_load_study(db: Database, name: str, workdir: Path, n_captions: int = 40) -> str:
     """A study big enough that no rater runs out of pairs within a few minutes."""
     make_sweep(workdir, LOAD_CONDITIONS, n_captions=n_captions, size=8)
-    runs = load_runs([workdir])
+    runs = load_conditions([workdir])
     config = StudyConfig(max_captions=n_captions, votes_per_rater=100_000, gold_pairs=5)
     create_study(db, name, runs, config, admin_token="load-test-admin")
     return name

@@ -31,8 +31,8 @@ from human_eval.database import (
 )
 from human_eval.errors import HumanEvalError
 from human_eval.io_utils import atomic_path
-from human_eval.runs import load_runs
 from human_eval.store import flagging_rule, list_studies, load_study
+from human_eval.study_conditions import load_conditions
 from human_eval.tokens import invite_rater_name
 from human_eval.vote_tables import set_excluded, votes_frame
 
@@ -251,7 +251,7 @@ def _create(args: argparse.Namespace) -> int:
         public=args.public,
     )
     check_create_args(args.name, args.admin_token, args.invites)
-    plan = plan_study(load_runs(args.runs), config, args.reference)
+    plan = plan_study(load_conditions(args.runs), config, args.reference)
     db = open_database(args.db, create=True)  # only now, with everything checked
     try:
         made = create_study(db, args.name, plan, admin_token=args.admin_token, invites=args.invites)

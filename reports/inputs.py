@@ -1,40 +1,29 @@
 """Reading the files a report is built from (the only I/O besides the writers).
 
-A sweep folder (CONTRACTS "Run folders"): ``sweep.json``, ``runs/*/spec.json`` and
-``manifest.jsonl`` with their images, ``results.csv`` (or ``.parquet``), ``plots/`` and
-``grids/``. A ratings folder (CONTRACTS "Ratings output"): ``ratings.csv``,
-``winrate_<question>.csv``, ``agreement.csv``, ``raters.csv``, ``ratings.json`` and ``plots/``.
-Everything but the folder itself is optional here: what is absent is reported as absent by the
-section builders, never invented. Nothing here loads a model.
+A sweep folder (CONTRACTS.md "Sweep folders", "Run folders", "Results table") is read by
+bench's one parser, :mod:`bench.run_contract`, in its tolerant form: ``sweep.json``, the run
+folders under ``runs/`` (spec.json, manifest.jsonl and their images), ``results.csv`` (or
+``.parquet``), ``plots/`` and ``grids/``. A ratings folder (CONTRACTS.md "Ratings output"):
+``ratings.csv``, ``winrate_<question>.csv``, ``agreement.csv``, ``raters.csv``, ``ratings.json``
+and ``plots/``. Everything but the folder itself is optional here: what is absent is listed in
+``problems`` and reported as absent by the section builders, never invented; a results table
+without the contract's columns is an error. Nothing here loads a model.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.run_contract import RunContents, RunContractError, read_sweep
+from bench.run_contract import read_manifest as read_run_manifest
+from bench.run_contract import read_results as read_results_table
 from reports.errors import ReportError
 
-RESULT_COLUMNS = (
-    "run_id",
-    "method",
-    "scale",
-    "label",
-    "metric",
-    "display_name",
-    "value",
-    "ci_low",
-    "ci_high",
-    "n",
-    "lower_is_better",
-    "extractor",
-    "notes",
-)
 RATING_COLUMNS = (
     "question",
     "condition",
@@ -49,22 +38,8 @@ RATING_COLUMNS = (
 PARETO_PLOTS = ("pareto_pr", "pareto_is_fid", "pareto_clip_fid")
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """One run folder: its spec and its finished samples (manifest records by index)."""
-
-    run_id: str
-    method: str
-    scale: float
-    label: str
-    path: Path
-    spec: dict[str, Any]
-    samples: dict[int, dict[str, Any]]
-
-    @property
-    def num_samples(self) -> int | None:
-        n = self.spec.get("num_samples")
-        return int(n) if isinstance(n, int) else None
+#: One run folder as read by bench.run_contract (tolerant form): spec, label, finished samples.
+RunInfo = RunContents
 
 
 @dataclass(frozen=True)
@@ -104,91 +79,19 @@ def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
 
 
 def read_manifest(path: Path) -> dict[int, dict[str, Any]]:
-    """Finished samples by index: complete lines whose image exists; first record wins."""
-    done: dict[int, dict[str, Any]] = {}
-    if not path.is_file():
-        return done
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                break  # a truncated last line left by a killed writer
-            try:
-                record = json.loads(line)
-                index = int(record["index"])
-                file = str(record["file"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-            if index not in done and (path.parent / file).is_file():
-                done[index] = record
-    return done
-
-
-def _read_runs(sweep_dir: Path, problems: list[str]) -> tuple[RunInfo, ...]:
-    runs = []
-    for spec_path in sorted((sweep_dir / "runs").glob("*/spec.json")):
-        spec = _read_json(spec_path, problems)
-        try:
-            method, scale = str(spec["method"]), float(spec["scale"])
-        except (KeyError, TypeError, ValueError):
-            problems.append(f"runs/{spec_path.parent.name}/spec.json: no method/scale; skipped")
-            continue
-        runs.append(
-            RunInfo(
-                run_id=str(spec.get("run_id", spec_path.parent.name)),
-                method=method,
-                scale=scale,
-                label=str(spec.get("label", f"{method}@{scale:g}")),
-                path=spec_path.parent,
-                spec=spec,
-                samples=read_manifest(spec_path.parent / "manifest.jsonl"),
-            )
-        )
-    return tuple(sorted(runs, key=lambda r: (r.method, r.scale)))
-
-
-def _read_table(csv_path: Path, parquet_path: Path) -> tuple[pd.DataFrame | None, Path | None]:
-    if csv_path.is_file():
-        path, table = (
-            csv_path,
-            pd.read_csv(csv_path, keep_default_na=False, na_values=["", "nan", "NaN"]),
-        )
-    elif parquet_path.is_file():
-        path, table = parquet_path, pd.read_parquet(parquet_path)
-    else:
-        return None, None
-    return table, path
+    """Finished samples of ``path`` (a run's manifest.jsonl) by index, read as the contract's
+    tolerant form does (bench.run_contract): a truncated last line ignored, first record wins,
+    a record whose image is missing does not count."""
+    done, _ = read_run_manifest(Path(path).parent, strict=False)
+    return {index: image.record for index, image in done.items()}
 
 
 def read_results(sweep_dir: Path) -> tuple[pd.DataFrame | None, Path | None]:
     """The tidy results table, checked for the contract's columns; (None, None) if absent."""
     try:
-        table, path = _read_table(sweep_dir / "results.csv", sweep_dir / "results.parquet")
-    except (OSError, ValueError) as exc:
-        raise ReportError(
-            f"--sweep: {sweep_dir}: results table unreadable ({exc}); re-run the sweep's metrics "
-            "stage to rewrite it"
-        ) from None
-    if table is None:
-        return None, None
-    missing = [c for c in RESULT_COLUMNS if c not in table.columns]
-    if missing:
-        raise ReportError(
-            f"--sweep: {path} lacks the columns {missing} of a glide-bench results table "
-            f"(expected {', '.join(RESULT_COLUMNS)}); point --sweep at a bench.sweep output"
-        )
-    table = table.copy()
-    for column in ("scale", "value", "ci_low", "ci_high"):
-        table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
-    table["notes"] = table["notes"].fillna("").astype(str)
-    table["extractor"] = table["extractor"].fillna("").astype(str)
-    table["lower_is_better"] = table["lower_is_better"].map(_as_bool)
-    return table, path
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value) and not (isinstance(value, float) and math.isnan(value))
+        return read_results_table(sweep_dir)
+    except RunContractError as exc:
+        raise ReportError(f"--sweep: {exc}") from None
 
 
 def load_sweep(sweep_dir: Path | str) -> SweepInputs:
@@ -204,22 +107,24 @@ def load_sweep(sweep_dir: Path | str) -> SweepInputs:
             f"--sweep: {str(path)!r} holds neither sweep.json nor runs/; give the folder that "
             "python -m bench.sweep --out wrote"
         )
-    problems: list[str] = []
-    sweep = _read_json(path / "sweep.json", problems) if has_sweep_json else {}
+    try:
+        contents = read_sweep(path, strict=False)
+    except RunContractError as exc:
+        raise ReportError(f"--sweep: {exc}") from None
+    problems = list(contents.problems)
     if not has_sweep_json:
         problems.append(
             "sweep.json: absent; settings come from the runs' spec.json; the command, versions "
             "and evaluation networks are unknown"
         )
-    results, results_file = read_results(path)
     plots = {n: path / "plots" / f"{n}.png" for n in PARETO_PLOTS}
     grids = {p.stem: p for p in sorted((path / "grids").glob("*.png"))}
     return SweepInputs(
         path=path,
-        sweep=sweep,
-        runs=_read_runs(path, problems),
-        results=results,
-        results_file=results_file,
+        sweep=contents.sweep or {},
+        runs=contents.runs,
+        results=contents.results,
+        results_file=contents.results_file,
         plots={n: p for n, p in plots.items() if p.is_file()},
         grids=grids,
         problems=tuple(problems),

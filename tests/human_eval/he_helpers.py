@@ -20,7 +20,7 @@ from pathlib import Path
 
 from human_eval.create import StudyConfig, create_study
 from human_eval.database import open_database
-from human_eval.runs import load_runs
+from human_eval.study_conditions import load_conditions
 
 CONDITIONS = [("cfg", 0.0), ("cfg", 3.0), ("clip", 1.0), ("clip", 2.0)]
 ADMIN_TOKEN = "test-admin-token"
@@ -39,7 +39,7 @@ def make_study(url: str, sweep: Path, name: str = "study", invites: int = 2, **c
         return create_study(
             db,
             name,
-            load_runs([sweep]),
+            load_conditions([sweep]),
             StudyConfig(**config),
             admin_token=ADMIN_TOKEN,
             invites=invites,

@@ -14,9 +14,9 @@ from he_helpers import ADMIN_TOKEN, CONDITIONS, make_study
 from human_eval import schema
 from human_eval.database import open_database
 from human_eval.errors import HumanEvalError
-from human_eval.runs import load_run_folder, load_runs
 from human_eval.store import VoteStore
 from human_eval.study import main as study_main
+from human_eval.study_conditions import load_condition, load_conditions
 
 
 def _counts(url: str) -> dict[str, int]:
@@ -31,8 +31,8 @@ def _counts(url: str) -> dict[str, int]:
     return out
 
 
-def test_load_runs_reads_conditions_in_order(sweep: Path) -> None:
-    runs = load_runs([sweep])
+def test_load_conditions_reads_conditions_in_order(sweep: Path) -> None:
+    runs = load_conditions([sweep])
     assert [r.name for r in runs] == ["cfg@0", "cfg@3", "clip@1", "clip@2"]
     assert [(r.method, r.scale) for r in runs] == CONDITIONS
     assert all(len(r.images) == 6 and all(i.path.is_file() for i in r.images) for r in runs)
@@ -42,7 +42,7 @@ def test_truncated_last_manifest_line_is_ignored(sweep: Path) -> None:
     run = next((sweep / "runs").iterdir())
     with open(run / "manifest.jsonl", "a", encoding="utf-8") as f:
         f.write('{"index": 99, "capt')  # a writer killed mid-line
-    assert len(load_run_folder(run).images) == 6
+    assert len(load_condition(run).images) == 6
 
 
 def test_create_study_cli_builds_the_paired_plan(sweep: Path, sqlite_url: str, capsys) -> None:
@@ -95,7 +95,7 @@ def test_reference_is_the_unguided_model_when_there_is_one(tmp_path: Path) -> No
     from human_eval.fake_sweep import make_sweep
 
     make_sweep(tmp_path / "s", [("cfg", 0.0), ("cfg", 1.0), ("clip", 2.0)], n_captions=2)
-    runs = load_runs([tmp_path / "s"])
+    runs = load_conditions([tmp_path / "s"])
     assert choose_reference(runs, None) == "cfg@1"  # conditional model without guidance
     assert choose_reference(runs, "clip@2") == "clip@2"
     with pytest.raises(HumanEvalError, match=r"choose from \['cfg@0', 'cfg@1', 'clip@2'\]"):

@@ -194,6 +194,7 @@ def make_sweep(
                         "n": n,
                         "lower_is_better": lower,
                         "extractor": extractor,
+                        "resize": "torch-fidelity default" if extractor.endswith("synth") else "",
                         "notes": note if note is not None else f"interval for {metric}",
                     }
                 )

@@ -26,8 +26,8 @@ from human_eval import schema
 from human_eval.create import StudyConfig, create_study
 from human_eval.database import open_database
 from human_eval.fake_sweep import make_sweep
-from human_eval.runs import load_runs
 from human_eval.store import VoteStore
+from human_eval.study_conditions import load_conditions
 from human_eval.vote_tables import set_excluded
 
 
@@ -46,7 +46,7 @@ def main(out: str) -> None:
         made = create_study(
             db,
             "v1study",
-            load_runs([Path(tmp) / "sweep"]),
+            load_conditions([Path(tmp) / "sweep"]),
             StudyConfig(votes_per_rater=12, gold_pairs=3, gold_rate=0.3, gold_min_answered=1),
             admin_token="v1-admin-token",
             invites=2,

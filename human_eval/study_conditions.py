@@ -1,0 +1,87 @@
+"""The conditions of a study: run folders read through :mod:`bench.run_contract`, checked.
+
+Each argument of ``study create`` is a run folder or a sweep folder (CONTRACTS.md "Run
+folders", "Sweep folders"). They are read in the contract's strict form: a missing spec.json or
+manifest.jsonl, a malformed manifest line or an image that is not on disk is an error naming the
+file, never a silently smaller study; a truncated last manifest line is ignored and a repeated
+index counts once, as the sweep itself reads it. On top of the contract a study needs: at least
+two conditions, each with at least one finished image, and no condition named twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.run_contract import RunContractError, RunImage, find_run_dirs, read_run
+from human_eval.errors import HumanEvalError
+
+__all__ = ["Condition", "RunImage", "expand_run_paths", "load_condition", "load_conditions"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One run folder as a study condition."""
+
+    path: Path  # absolute
+    run_id: str
+    method: str
+    scale: float
+    name: str  # the condition name: the spec's label ("<method>@<scale>")
+    spec: dict[str, Any]
+    images: tuple[RunImage, ...]
+
+
+def expand_run_paths(paths: list[str | Path]) -> list[Path]:
+    """Each argument is a run folder (has spec.json) or a sweep folder (has runs/*/)."""
+    if not paths:
+        raise HumanEvalError("runs: give at least two run folders (or a sweep folder)")
+    found: list[Path] = []
+    for raw in paths:
+        try:
+            found.extend(find_run_dirs(raw))
+        except RunContractError as exc:
+            raise HumanEvalError(f"runs: {exc}") from None
+    return list(dict.fromkeys(found))
+
+
+def load_condition(path: str | Path) -> Condition:
+    """Read and check one run folder (strict form of the contract)."""
+    try:
+        run = read_run(path, strict=True)
+    except RunContractError as exc:
+        raise HumanEvalError(f"runs: {exc}") from None
+    if not run.images:
+        raise HumanEvalError(
+            f"runs: {run.path / 'manifest.jsonl'}: lists no images; the run has not produced "
+            "any yet"
+        )
+    return Condition(
+        path=run.path,
+        run_id=run.run_id,
+        method=run.method,
+        scale=run.scale,
+        name=run.label,
+        spec=run.spec,
+        images=run.images,
+    )
+
+
+def load_conditions(paths: list[str | Path]) -> list[Condition]:
+    """Read every run folder named (directly or through sweep folders); conditions must differ."""
+    runs = [load_condition(p) for p in expand_run_paths(paths)]
+    runs.sort(key=lambda r: (r.method, r.scale, r.name))
+    seen: dict[str, Path] = {}
+    for run in runs:
+        if run.name in seen:
+            raise HumanEvalError(
+                f"runs: condition {run.name!r} appears twice ({seen[run.name]} and {run.path}); "
+                "each (method, scale) may appear once in a study: leave one of them out"
+            )
+        seen[run.name] = run.path
+    if len(runs) < 2:
+        raise HumanEvalError(
+            f"runs: a study compares at least two conditions; got {len(runs)} run folder(s)"
+        )
+    return runs
