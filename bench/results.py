@@ -65,7 +65,7 @@ def build_table(runs: Sequence[tuple[RunSpec, Mapping[str, MetricResult]]]) -> p
                 }
             )
     table = pd.DataFrame(rows, columns=COLUMNS)
-    fidelity = table[table["metric"].map(lambda m: METRICS[m].family == "fidelity")]
+    fidelity = table[table["metric"].map(lambda m: METRICS[m].family_spec.one_extractor_per_table)]
     extractors = sorted(set(fidelity["extractor"]))
     if len(extractors) > 1:
         raise AssertionError(f"one table mixes feature extractors {extractors}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.metrics.families import CAPTION_MATCH
 from bench.metrics.registry import MetricResult, register_metric
 from bench.metrics.uncertainty import bca_mean_interval, proportion_interval
 
@@ -23,7 +24,7 @@ from bench.metrics.uncertainty import bca_mean_interval, proportion_interval
     "caption_match",
     display_name="Caption match",
     lower_is_better=False,
-    family="caption_match",
+    family=CAPTION_MATCH.name,
     description="attribute classifier's exact caption-match accuracy (synthetic set); "
     "Wilson 95% over images",
 )
@@ -47,7 +48,7 @@ def caption_match(ctx) -> MetricResult:
     "attribute_match",
     display_name="Attribute match",
     lower_is_better=False,
-    family="caption_match",
+    family=CAPTION_MATCH.name,
     description="mean fraction of each caption's attributes that the attribute classifier "
     "recognises (synthetic set); BCa bootstrap 95% over images",
 )

@@ -36,6 +36,7 @@ from tqdm import tqdm
 from bench._torchvision import ensure_torchvision
 from bench.captions import sha256_file
 from bench.errors import BenchError
+from bench.metrics.families import CLIP
 from bench.metrics.registry import MetricResult, register_metric
 from bench.metrics.store import assets_sha256
 from bench.metrics.uncertainty import bca_mean_interval
@@ -336,7 +337,7 @@ class ClipScorer:
     "clip_score",
     display_name="CLIP score",
     lower_is_better=False,
-    family="clip",
+    family=CLIP.name,
     description="mean 100*cos(image, caption) with the evaluation CLIP; BCa bootstrap 95% "
     "interval over images",
 )

@@ -26,6 +26,8 @@ import numpy as np
 from bench.errors import BenchError
 from bench.images import REFERENCE_PREPROCESS, atomic_write_text, center_crop_resize, read_png
 from bench.judges.choice import AUTO, Judges, choose_judges
+from bench.metrics.families import CLIP
+from bench.metrics.family import EVAL_CLIP, FAMILIES, FEATURE_EXTRACTOR, Family
 from bench.metrics.fidelity import (
     ExtractorSpec,
     FeatureExtractor,
@@ -33,7 +35,7 @@ from bench.metrics.fidelity import (
     resolve_extractor,
 )
 from bench.metrics.registry import METRICS, MetricResult, get_metric
-from bench.metrics.store import assets_sha256, load_arrays, save_arrays
+from bench.metrics.store import load_arrays, save_arrays
 from bench.runfolder import RunFolder
 from bench.spec import content_hash
 
@@ -99,23 +101,24 @@ class Evaluator:
         caption_kind: str,
     ) -> None:
         for name in config.metrics:
-            metric = get_metric(name)
-            if metric.family == "caption_match" and caption_kind != "synthetic":
+            family = get_metric(name).family_spec
+            if not family.fits_captions(caption_kind):
                 raise BenchError(
-                    f"--metrics: {name!r} needs captions of the synthetic grammar (the default "
-                    f"caption source), not {caption_kind!r}; drop it from --metrics"
+                    f"--metrics: {name!r} needs {' or '.join(family.caption_kinds or ())} "
+                    f"captions (its judge, the {family.judge}, reads nothing else), not "
+                    f"{caption_kind!r}; drop it from --metrics"
                 )
         self.config = config
-        families = {METRICS[name].family for name in config.metrics}
+        needed = {family.judge for family in self._families()}
         self.judges: Judges = choose_judges(
             caption_kind=caption_kind,
             extractor=config.extractor,
             clip_model=config.clip_model,
             inception_weights=config.inception_weights,
-            inception_cached=inception_cache_path() if "fidelity" in families else None,
+            inception_cached=inception_cache_path() if FEATURE_EXTRACTOR in needed else None,
             clip_pretrained=config.clip_pretrained,
-            needs_fidelity="fidelity" in families,
-            needs_clip="clip" in families,
+            needs_fidelity=FEATURE_EXTRACTOR in needed,
+            needs_clip=EVAL_CLIP in needed,
             allow_embedded=config.allow_embedded_judges,
         )
         self.reference_paths = list(reference_paths)
@@ -129,8 +132,13 @@ class Evaluator:
         self._clip = None
         self._clip_choice = None
 
+    def _families(self) -> list[Family]:
+        """The families of the configured metrics, in registration order."""
+        used = {METRICS[name].family for name in self.config.metrics}
+        return [family for name, family in FAMILIES.items() if name in used]
+
     def families(self) -> set[str]:
-        return {METRICS[name].family for name in self.config.metrics}
+        return {family.name for family in self._families()}
 
     # -- fidelity ----------------------------------------------------------------------------
     def extractor_spec(self) -> ExtractorSpec:
@@ -218,39 +226,11 @@ class Evaluator:
 
     def check_judges_independent_of(self, generator_description: Any) -> None:
         """Refuse a judge whose weights are a checkpoint of the generator (the guiding CLIP)."""
-        from bench.metrics.clip_score import hashes_in
-
-        if "clip" not in self.families():
-            return
-        choice = self.clip_choice()
-        if choice.pretrained is not None and choice.weights_sha256 in hashes_in(
-            generator_description
-        ):
-            raise BenchError(
-                f"--clip-pretrained: {choice.pretrained} is a checkpoint of the generator (the "
-                "guiding CLIP); the evaluating CLIP must be a different model"
-            )
+        for family in self._families():
+            family.independent_of(self, generator_description)
 
     def family_key(self, family: str) -> str:
-        if family == "fidelity":
-            body = {
-                "extractor": self.extractor_spec().identity(),
-                "reference": self.reference_key(),
-                "params": self.config.fidelity_params(),
-            }
-        elif family == "clip":
-            body = {
-                "clip": self.clip_choice().identity(),
-                "bootstrap": self.config.bootstrap,
-                "seed": self.config.seed,
-            }
-        else:
-            body = {
-                "classifier": assets_sha256("attribute_classifier*"),
-                "bootstrap": self.config.bootstrap,
-                "seed": self.config.seed,
-                "version": 1,
-            }
+        body = FAMILIES[family].key(self)
         return content_hash({"family": family, "code_version": METRIC_CODE_VERSION, **body})
 
     def preflight(self, load: bool = True) -> None:
@@ -260,58 +240,29 @@ class Evaluator:
         fails here) and the reference features computed and cached (an unreadable reference
         image fails here); without it only the cheap checks run.
         """
-        families = self.families()
+        families = self._families()
         # cheap checks first: a missing file is reported before any slow work
-        if "fidelity" in families:
-            self.extractor_spec()
-        if "clip" in families:
-            self.clip_choice()
-        if "caption_match" in families:
-            try:
-                from bench.judges.classifier import CLASSIFIER_FILE
-                from bench.judges.embedded import caption_match  # noqa: F401
-            except ImportError as exc:
-                raise BenchError(
-                    f"--metrics caption_match: the attribute classifier is not available ({exc}); "
-                    "drop caption_match from --metrics"
-                ) from exc
-            if not Path(CLASSIFIER_FILE).is_file():
-                raise BenchError(
-                    f"--metrics caption_match: the attribute classifier's weights are not "
-                    f"installed ({CLASSIFIER_FILE}); drop caption_match from --metrics"
-                )
+        for family in families:
+            family.check(self)
         if not load:
             return
-        if "clip" in families:
-            self.clip()  # a weights file of another architecture fails here
-        if "fidelity" in families:
-            self.extractor()  # a wrong Inception file fails here
-            self.reference_features()  # the slow part: every reference image read and cached
+        for family in families:
+            family.load(self)
+        for family in families:
+            family.prepare(self)
 
     def judges_record(self) -> dict[str, Any]:
         """The judge choice for sweep.json, with the CLIP that actually runs (activation)."""
         record = self.judges.record()
-        if "clip" in self.families():
-            record["clip_run"] = self.clip_choice().label
+        for family in self._families():
+            record.update(family.record(self))
         return record
 
     def describe(self) -> dict[str, Any]:
         """Metadata for sweep.json: which networks judged the images."""
         out: dict[str, Any] = {"metrics": list(self.config.metrics), "judges": self.judges_record()}
-        families = self.families()
-        if "fidelity" in families:
-            out["extractor"] = self.extractor_spec().identity()
-            out["reference"] = {
-                "num_images": len(self.reference_paths),
-                "preprocess": REFERENCE_PREPROCESS,
-                "resolution": self.resolution,
-                "cache_key": self.reference_key(),
-            }
-            out["fidelity_params"] = self.config.fidelity_params()
-        if "clip" in families:
-            out["clip"] = self.clip_choice().identity()
-        if "caption_match" in families:
-            out["caption_match"] = {"classifier_sha256": assets_sha256("attribute_classifier*")}
+        for family in self._families():
+            out.update(family.describe(self))
         return out
 
     # -- one run -----------------------------------------------------------------------------
@@ -337,10 +288,7 @@ class Evaluator:
                 ctx = ctx or EvalContext(self, folder)
                 results[name] = METRICS[name].compute(ctx)
                 changed = True
-            if METRICS[name].family == "fidelity":
-                # every fidelity number carries its resize, also one stored before the column
-                # existed (the key holds the extractor's identity, so the resize is the same)
-                results[name].extra.setdefault("resize", self.extractor_spec().resize)
+            METRICS[name].family_spec.annotate(self, results[name])
         if changed:
             for name, result in results.items():
                 metric = METRICS[name]
@@ -418,7 +366,7 @@ class EvalContext:
 
     def clip_scores(self) -> np.ndarray:
         def compute() -> np.ndarray:
-            key = self.evaluator.family_key("clip")
+            key = self.evaluator.family_key(CLIP.name)
             path = self.folder.path / "features" / f"clip-{key}-n{len(self.image_paths)}.npz"
             arrays = load_arrays(path)
             if arrays is None:

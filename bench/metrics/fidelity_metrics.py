@@ -46,6 +46,7 @@ import math
 import numpy as np
 import torch
 
+from bench.metrics.families import FIDELITY
 from bench.metrics.fidelity import _torch_fidelity
 from bench.metrics.registry import MetricResult, register_metric
 from bench.metrics.uncertainty import (
@@ -538,7 +539,7 @@ def _result(ctx, interval: Interval, n: int, **extra) -> MetricResult:
     "fid",
     display_name="FID",
     lower_is_better=True,
-    family="fidelity",
+    family=FIDELITY.name,
     description="Frechet distance of feature statistics to the reference set; interval: "
     "delete-d jackknife over generated images (t), for the expected FID at this n",
 )
@@ -562,7 +563,7 @@ def fid(ctx) -> MetricResult:
     "is",
     display_name="Inception Score",
     lower_is_better=False,
-    family="fidelity",
+    family=FIDELITY.name,
     description="exp E[KL(p(y|x) || p(y))] over splits of a fixed size; interval: t over splits",
 )
 def inception_score(ctx) -> MetricResult:
@@ -576,7 +577,7 @@ def inception_score(ctx) -> MetricResult:
     "kid",
     display_name="KID",
     lower_is_better=True,
-    family="fidelity",
+    family=FIDELITY.name,
     description="unbiased MMD^2 with a cubic polynomial kernel, mean over random subsets; "
     "interval: jackknife over generated images",
 )
@@ -605,7 +606,7 @@ def _prc(ctx) -> tuple[float, float] | None:
     "precision",
     display_name="Precision",
     lower_is_better=False,
-    family="fidelity",
+    family=FIDELITY.name,
     description="fraction of generated images inside the reference k-NN manifold; Wilson over "
     "generated images",
 )
@@ -621,7 +622,7 @@ def precision(ctx) -> MetricResult:
     "recall",
     display_name="Recall",
     lower_is_better=False,
-    family="fidelity",
+    family=FIDELITY.name,
     description="fraction of reference images inside the generated k-NN manifold; "
     "half-sampling over generated images",
 )

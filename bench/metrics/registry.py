@@ -1,10 +1,13 @@
 """The metric registry: a dict of :class:`Metric` filled by a decorator that refuses duplicates.
 
-Each metric declares its display name, whether lower is better, and which evaluation network
-family it needs ("fidelity": the torch-fidelity feature extractor; "clip": the evaluation
-CLIP; "caption_match": the attribute classifier of the synthetic set). Its compute function
-takes an :class:`bench.metrics.context.EvalContext` (which computes and caches features once
-per run) and returns a :class:`MetricResult`.
+Each metric declares its display name, whether lower is better, and its family (a registered
+:class:`bench.metrics.family.Family`: the judge network it needs and how the evaluator prepares
+it). Its compute function takes an :class:`bench.metrics.context.EvalContext` (which computes
+and caches features once per run) and returns a :class:`MetricResult`.
+
+This module knows nothing of the built-in metrics: they register themselves in their own
+modules, which ``bench.metrics`` (the package) imports once, so any import of ``bench.metrics``
+or one of its modules sees them.
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
+from bench.metrics.family import FAMILIES, Family, get_family
 
 if TYPE_CHECKING:
     from bench.metrics.context import EvalContext
-
-FAMILIES = ("fidelity", "clip", "caption_match")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class Metric:
     description: str
     compute: Callable[[EvalContext], MetricResult]
 
+    @property
+    def family_spec(self) -> Family:
+        """The registered family named by :attr:`family`."""
+        return get_family(self.family)
+
 
 METRICS: dict[str, Metric] = {}
 
@@ -60,7 +67,7 @@ def register_metric(
 ) -> Callable[[Callable[[EvalContext], MetricResult]], Callable[[EvalContext], MetricResult]]:
     """Decorator adding ``fn(ctx) -> MetricResult`` to :data:`METRICS` under ``name``."""
     if family not in FAMILIES:
-        raise ValueError(f"metric family {family!r} not in {FAMILIES}")
+        raise ValueError(f"metric {name!r}: family {family!r} not in {tuple(FAMILIES)}")
 
     def decorate(fn: Callable[[EvalContext], MetricResult]) -> Callable:
         if name in METRICS:
@@ -72,14 +79,12 @@ def register_metric(
 
 
 def get_metric(name: str) -> Metric:
-    _load_builtin()
     if name not in METRICS:
         raise BenchError(f"--metrics: unknown metric {name!r}; choose from {', '.join(METRICS)}")
     return METRICS[name]
 
 
 def metric_names() -> list[str]:
-    _load_builtin()
     return list(METRICS)
 
 
@@ -94,10 +99,3 @@ def parse_metrics(text: str) -> tuple[str, ...]:
         if item not in names:
             names.append(item)
     return tuple(names)
-
-
-def _load_builtin() -> None:
-    # Importing the modules runs their @register_metric decorators (once).
-    import bench.metrics.caption_match  # noqa: F401
-    import bench.metrics.clip_score  # noqa: F401
-    import bench.metrics.fidelity_metrics  # noqa: F401
