@@ -50,19 +50,6 @@ STATE_DICT = "state-dict"
 _ARCHIVE_EXTRAS = ("input_resolution", "context_length", "vocab_size")
 
 
-def hashes_in(description: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(description, dict):
-        for value in description.values():
-            found |= hashes_in(value)
-    elif isinstance(description, (list, tuple)):
-        for value in description:
-            found |= hashes_in(value)
-    elif isinstance(description, str) and len(description) == 64:
-        found.add(description.lower())
-    return found
-
-
 @functools.lru_cache(maxsize=16)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(Path(path))

@@ -113,12 +113,24 @@ def _clip_record(ev: Evaluator) -> dict[str, Any]:
     return {"clip_run": ev.clip_choice().label}  # the CLIP that actually runs (activation)
 
 
+def _hashes_in(description: Any) -> set[str]:
+    """Every sha256 (a 64-character string) anywhere in a nested dict / list description."""
+    found: set[str] = set()
+    if isinstance(description, dict):
+        for value in description.values():
+            found |= _hashes_in(value)
+    elif isinstance(description, (list, tuple)):
+        for value in description:
+            found |= _hashes_in(value)
+    elif isinstance(description, str) and len(description) == 64:
+        found.add(description.lower())
+    return found
+
+
 def _clip_independent_of(ev: Evaluator, generator_description: Any) -> None:
     """Refuse an evaluation CLIP whose weights are a checkpoint of the generator."""
-    from bench.metrics.clip_score import hashes_in
-
     choice = ev.clip_choice()
-    if choice.pretrained is not None and choice.weights_sha256 in hashes_in(generator_description):
+    if choice.pretrained is not None and choice.weights_sha256 in _hashes_in(generator_description):
         raise BenchError(
             f"--clip-pretrained: {choice.pretrained} is a checkpoint of the generator (the "
             "guiding CLIP); the evaluating CLIP must be a different model"
