@@ -4,6 +4,10 @@ Three plots: precision vs recall, IS vs FID, CLIP score vs FID. Both guidance me
 overlaid (a line through each method's points in scale order), every point is labelled with its
 scale, error bars show the intervals, and points on the joint Pareto front (across methods)
 are ringed. Written as PNG and SVG with matplotlib's Agg backend.
+
+The real-data floor (rows of ``method == "real"``: held-out real images scored like a run, see
+:data:`REAL_METHOD`) is drawn as one black star with its intervals, never joined by a line and
+never part of the Pareto front: it is the yardstick, not a competitor.
 """
 
 from __future__ import annotations
@@ -34,9 +38,56 @@ PLOTS = (
     PlotSpec("pareto_clip_fid", "fid", "clip_score", "CLIP score vs FID"),
 )
 STYLE = {"cfg": ("tab:blue", "o", "classifier-free"), "clip": ("tab:orange", "s", "CLIP guidance")}
+#: Colours and markers for other methods (e.g. "<sweep>/cfg" in a comparison), in sorted order.
+OTHER_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
+OTHER_MARKERS = ("^", "D", "v", "P", "X", "<")
+#: The method of the real-images run (the floor a perfect generator would score at this n).
+REAL_METHOD = "real"
+REAL_LABEL = "real images"
+
+
+def method_styles(methods: list[str]) -> dict[str, tuple[str, str, str]]:
+    """(colour, marker, legend name) per method: the fixed ones for cfg/clip, others in turn."""
+    out: dict[str, tuple[str, str, str]] = {}
+    others = [m for m in sorted(methods) if m not in STYLE]
+    for method in methods:
+        if method in STYLE:
+            out[method] = STYLE[method]
+            continue
+        k = others.index(method)
+        prefix, _, base = method.rpartition("/")
+        name = f"{prefix}: {STYLE[base][2] if base in STYLE else base}" if prefix else method
+        out[method] = (
+            OTHER_COLORS[k % len(OTHER_COLORS)],
+            OTHER_MARKERS[k % len(OTHER_MARKERS)],
+            name,
+        )
+    return out
+
+
+def split_real(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(generated rows, real-images rows) of a results table."""
+    real = table["method"].astype(str) == REAL_METHOD
+    return table[~real], table[real]
+
+
+def _real_point(table: pd.DataFrame, plot: PlotSpec) -> dict[str, float] | None:
+    """The real-images run's coordinates and intervals on one plot; None when it lacks one."""
+    _, real = split_real(table)
+    out: dict[str, float] = {}
+    for axis, metric in (("x", plot.x), ("y", plot.y)):
+        rows = real[(real["metric"] == metric) & real["value"].notna()]
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        out[axis] = float(row["value"])
+        out[f"{axis}_low"], out[f"{axis}_high"] = float(row["ci_low"]), float(row["ci_high"])
+    return out
 
 
 def _points(table: pd.DataFrame, plot: PlotSpec) -> pd.DataFrame | None:
+    """Generated runs only (the real-images run is not a point of any method's line)."""
+    table, _ = split_real(table)
     rows = table[table["metric"].isin([plot.x, plot.y])]
     if rows.empty or not {plot.x, plot.y} <= set(rows["metric"]):
         return None
@@ -92,9 +143,10 @@ def plot_pareto(
     directions = ["min" if lower[plot.x] else "max", "min" if lower[plot.y] else "max"]
     front = pareto_front(points[["x", "y"]].to_numpy(), directions)
 
+    styles = method_styles(sorted(points["method"].astype(str).unique()))
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=150)
     for method, group in points.groupby("method", sort=True):
-        color, marker, name = STYLE.get(method, ("tab:gray", "^", method))
+        color, marker, name = styles[str(method)]
         group = group.sort_values("scale")
         x, y = group["x"].to_numpy(), group["y"].to_numpy()
         ax.errorbar(
@@ -132,6 +184,23 @@ def plot_pareto(
         label="non-dominated",
         zorder=5,
     )
+    real = _real_point(table, plot)
+    if real is not None:
+        rx, ry = np.array([real["x"]]), np.array([real["y"]])
+        ax.errorbar(
+            rx,
+            ry,
+            xerr=_err(rx, np.array([real["x_low"]]), np.array([real["x_high"]])),
+            yerr=_err(ry, np.array([real["y_low"]]), np.array([real["y_high"]])),
+            color="black",
+            marker="*",
+            markersize=13,
+            linestyle="none",
+            elinewidth=0.8,
+            capsize=2,
+            label=f"{REAL_LABEL} (floor)",
+            zorder=6,
+        )
     ax.set_xlabel(_axis_label(table, plot.x))
     ax.set_ylabel(_axis_label(table, plot.y))
     ax.set_title(plot.title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)

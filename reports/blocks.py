@@ -77,6 +77,7 @@ class Table:
     caption: str = ""
     notes: tuple[str, ...] = ()
     widths: tuple[float, ...] | None = None  # relative column widths (PDF); None: even
+    reference_rows: frozenset[int] = frozenset()  # rows set apart (the real-images floor)
     kind: ClassVar[str] = "table"
 
     def __post_init__(self) -> None:

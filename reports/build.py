@@ -4,6 +4,10 @@ Reads only results files: ``sweep.json``, the run folders, ``results.csv``, ``pl
 ``grids/`` and, with ``--ratings``, the output of ``python -m human_eval.ratings``. It never
 loads a model. Writes ``<out>/report.html`` (one self-contained file: images embedded, no
 external style sheets or scripts) and ``<out>/report.pdf`` (the same content laid out for print).
+
+Several ``--sweep`` folders make a comparison report (e.g. two samplers or two checkpoints): one
+table and one set of frontiers, methods named ``<sweep folder>/<method>``; refused when the
+sweeps' caption sets, judges or reference sets differ (see :mod:`reports.comparison`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from pathlib import Path
 
 from glide.errors import GlideError
 from glide.io import atomic_write_bytes
-from reports.assemble import build_document
+from reports.assemble import build_comparison_document, build_document
+from reports.comparison import sweep_names
 from reports.errors import ReportError
 from reports.html import render_html
 from reports.inputs import load_ratings, load_sweep
@@ -30,30 +35,53 @@ class ReportPaths:
 
 
 def build_report(
-    sweep_dir: Path | str,
+    sweep_dir: Path | str | Sequence[Path | str],
     ratings_dir: Path | str | None,
     out_dir: Path | str,
     *,
     grid_rows: int = 6,
-    title: str = "GLIDE guidance sweep report",
+    title: str | None = None,
     report_argv: Sequence[str] | None = None,
 ) -> ReportPaths:
-    """Build both reports; returns their paths. Raises :class:`ReportError` on bad inputs."""
+    """Build both reports; returns their paths. Raises :class:`ReportError` on bad inputs.
+
+    ``sweep_dir``: one sweep folder, or several for a comparison report."""
     if grid_rows < 1:
         raise ReportError(f"--grid-rows: {grid_rows}; give at least 1 caption row")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out: {str(out)!r} exists and is not a folder; give a folder path")
-    sweep = load_sweep(sweep_dir)
+    dirs = [sweep_dir] if isinstance(sweep_dir, (str, Path)) else list(sweep_dir)
+    if not dirs:
+        raise ReportError("--sweep: no sweep folder given; give at least one")
+    if len(dirs) > 1 and ratings_dir is not None:
+        raise ReportError(
+            f"--ratings: a comparison of {len(dirs)} sweeps takes no ratings (ratings name the "
+            "conditions of one sweep); build one report per sweep with its --ratings"
+        )
+    sweeps = [load_sweep(d) for d in dirs]
     ratings = load_ratings(ratings_dir) if ratings_dir is not None else None
     if report_argv is None:
-        report_argv = ["--sweep", str(sweep_dir)]
+        report_argv = [a for d in dirs for a in ("--sweep", str(d))]
         if ratings_dir is not None:
             report_argv += ["--ratings", str(ratings_dir)]
         report_argv += ["--out", str(out_dir)]
-    report = build_document(
-        sweep, ratings, grid_rows=grid_rows, title=title, report_argv=list(report_argv)
-    )
+    if len(sweeps) == 1:
+        report = build_document(
+            sweeps[0],
+            ratings,
+            grid_rows=grid_rows,
+            title=title or "GLIDE guidance sweep report",
+            report_argv=list(report_argv),
+        )
+    else:
+        report = build_comparison_document(
+            sweeps,
+            sweep_names([Path(d) for d in dirs]),
+            grid_rows=grid_rows,
+            title=title or "GLIDE guidance sweep comparison",
+            report_argv=list(report_argv),
+        )
     paths = ReportPaths(out / "report.html", out / "report.pdf")
     atomic_write_bytes(paths.html, render_html(report).encode("utf-8"))
     atomic_write_bytes(paths.pdf, render_pdf(report))
@@ -70,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--sweep",
         required=True,
         type=Path,
+        action="append",
         help="sweep folder written by python -m bench.sweep --out (holds sweep.json, "
-        "runs/, results.csv, plots/, grids/)",
+        "runs/, results.csv, plots/, grids/); give it more than once for a comparison report "
+        "of sweeps scored on the same captions, judges and reference images",
     )
     p.add_argument(
         "--ratings",
@@ -90,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--grid-rows", type=int, default=6, help="captions (rows) per sample grid (default: 6)"
     )
     p.add_argument(
-        "--title", default="GLIDE guidance sweep report", help="title printed on both reports"
+        "--title",
+        default=None,
+        help="title printed on both reports (default: GLIDE guidance sweep report, or "
+        "... comparison for several sweeps)",
     )
     return p
 

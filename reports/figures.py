@@ -53,15 +53,25 @@ def _draw_pareto(table: pd.DataFrame, plot: PlotAxes) -> bytes | None:
 
 def pareto_blocks(inputs: SweepInputs, view: ResultsView) -> list[Figure | Paragraph]:
     """One figure (or the reason it is missing) per Pareto plot."""
-    blocks: list[Figure | Paragraph] = []
+    return list(pareto_figures(inputs, view).values())
+
+
+def pareto_figures(inputs: SweepInputs, view: ResultsView) -> dict[str, Figure | Paragraph]:
+    """Plot name -> its figure, or the paragraph saying why it is missing (PLOTS order)."""
+    blocks: dict[str, Figure | Paragraph] = {}
+    methods = " and ".join(method_name(m) for m in view.methods) or "no method"
+    if view.real is not None:
+        floor = "the black star is the real-images floor (not a run, never on the front)"
+    else:
+        floor = "no real-images floor was measured"
     for plot in PLOTS:
         caption = (
-            f"{plot.title}: both guidance methods, points labelled with the guidance scale; "
-            "ringed points are on the joint Pareto front."
+            f"{plot.title}: {methods}, points labelled with the guidance scale; ringed points "
+            f"are on the joint Pareto front; {floor}."
         )
         if plot.name in inputs.plots:
             png = _as_png(inputs.plots[plot.name])
-            blocks.append(png_figure(png, caption, f"plots/{plot.name}.png of the sweep"))
+            blocks[plot.name] = png_figure(png, caption, f"plots/{plot.name}.png of the sweep")
             continue
         absent = [m for m in (plot.x, plot.y) if not view.computed(m)]
         if absent:
@@ -71,14 +81,16 @@ def pareto_blocks(inputs: SweepInputs, view: ResultsView) -> list[Figure | Parag
                 note = next((view.get(r, name).notes for r in view.runs), "") if view.runs else ""
                 display = info.display_name if info else name
                 notes.append(f"{display} {missing_text(note or 'no value in the results table')}")
-            blocks.append(Paragraph(f"{plot.title}: not drawn: {'; '.join(notes)}.", "missing"))
+            text = f"{plot.title}: not drawn: {'; '.join(notes)}."
+            blocks[plot.name] = Paragraph(text, "missing")
             continue
         png = _draw_pareto(inputs.results, plot)
         if png is None:
-            blocks.append(Paragraph(f"{plot.title}: not drawn: no run has both values.", "missing"))
+            text = f"{plot.title}: not drawn: no run has both values."
+            blocks[plot.name] = Paragraph(text, "missing")
         else:
             source = "drawn for this report from the results table; the sweep has no PNG"
-            blocks.append(png_figure(png, caption, source))
+            blocks[plot.name] = png_figure(png, caption, source)
     return blocks
 
 
@@ -183,3 +195,75 @@ def rating_figure(inputs: RatingsInputs, question: str) -> Figure:
     anchor = (inputs.meta.get("anchor") or {}).get("text")
     png = _draw_rating_plot(inputs.ratings, question, anchor)
     return png_figure(png, caption, "drawn for this report from ratings.csv", fraction=0.66)
+
+
+def human_vs_metric_figure(ratings: pd.DataFrame, view: ResultsView) -> Figure | None:
+    """Per question, the Elo rating against the guidance scale beside the automated metric that
+    should track it (photorealism / FID, caption / caption match or CLIP score); None when no
+    question has such a metric. FID's axis is inverted so that up is better in both panels."""
+    from reports.findings import paired_metric
+
+    questions = [
+        (q, m)
+        for q in dict.fromkeys(ratings["question"].astype(str))
+        if (m := paired_metric(view, q)) is not None
+    ]
+    if not questions:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from bench.plots import method_styles
+
+    styles = method_styles(list(view.methods))
+    fig, axes = plt.subplots(
+        len(questions), 2, figsize=(9.6, 3.4 * len(questions)), dpi=130, squeeze=False
+    )
+    for (question, metric), (left, right) in zip(questions, axes, strict=True):
+        rows = ratings[(ratings["question"] == question) & (ratings["system"] == "elo")]
+        for method, group in rows[rows["scale"].notna()].groupby("method", sort=True):
+            color, marker, name = styles.get(str(method), ("tab:gray", "^", str(method)))
+            group = group.sort_values("scale")
+            low = (group["rating"] - group["ci_low"]).clip(lower=0).fillna(0)
+            high = (group["ci_high"] - group["rating"]).clip(lower=0).fillna(0)
+            left.errorbar(
+                group["scale"], group["rating"], yerr=[low, high], color=color, marker=marker,
+                capsize=3, label=name,
+            )  # fmt: skip
+        left.set_title(f"Humans: {question} (Elo)", fontsize=10)
+        left.set_xlabel("guidance scale")
+        left.set_ylabel("Elo rating (higher is better)")
+        for method in view.methods:
+            series = [(s, e) for s, e in view.series(method, metric.name) if e.ok]
+            if not series:
+                continue
+            color, marker, name = styles[method]
+            xs = [s for s, _ in series]
+            ys = [e.value for _, e in series]
+            lo = [max(e.value - e.low, 0) if e.low == e.low else 0 for _, e in series]
+            hi = [max(e.high - e.value, 0) if e.high == e.high else 0 for _, e in series]
+            right.errorbar(xs, ys, yerr=[lo, hi], color=color, marker=marker, capsize=3, label=name)
+        floor = view.floor(metric.name)
+        if floor is not None and floor.ok:
+            right.axhline(floor.value, color="black", linestyle=":", label="real images (floor)")
+        if metric.lower_is_better:
+            right.invert_yaxis()
+        axis_note = ", axis inverted: up is better" if metric.lower_is_better else ""
+        right.set_title(f"Automated: {metric.display_name}", fontsize=10)
+        right.set_xlabel("guidance scale")
+        right.set_ylabel(f"{metric.display_name} ({metric.direction}{axis_note})", fontsize=8)
+        for ax in (left, right):
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    pairs = "; ".join(f"{q} vs {m.display_name}" for q, m in questions)
+    caption = (
+        f"Human ratings beside the automated metric that should track them ({pairs}); bars: "
+        "intervals of ratings.csv and of the results table. Up is better in every panel."
+    )
+    return png_figure(buffer.getvalue(), caption, "drawn for this report from both tables")

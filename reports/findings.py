@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from reports.numbers import decimals_for, fmt, interval_text, is_number, scale_text
-from reports.results_view import MetricInfo, ResultsView, RunKey, method_name
+from reports.numbers import decimals_for, fmt, interval_text, is_number, missing_text, scale_text
+from reports.results_view import Entry, MetricInfo, ResultsView, RunKey, method_name
 
 SATURATION_FRACTION = 0.95
 
@@ -228,7 +228,7 @@ def sweep_findings(view: ResultsView) -> list[str]:
         out += [best_scale_sentence(view, fid, m) for m in view.methods]
     elif fid is not None:
         out.append("FID: not computed for any run, so no best scale.")
-    return out
+    return out + floor_sentences(view)
 
 
 def ratings_findings(ratings: pd.DataFrame, system: str = "elo") -> list[str]:
@@ -260,4 +260,302 @@ def ratings_findings(ratings: pd.DataFrame, system: str = "elo") -> list[str]:
         else:
             text += "; its interval overlaps no other condition's."
         out.append(text)
+    return out
+
+
+# -- headline findings (the summary) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best run of one method on one metric, and the scales its interval cannot exclude."""
+
+    method: str
+    scale: float
+    entry: Entry
+    close: tuple[float, ...]  # other scales whose intervals overlap the best one's
+    others: int  # other scales with a value
+
+    @property
+    def key(self) -> RunKey:
+        return RunKey(self.method, self.scale)
+
+    @property
+    def has_interval(self) -> bool:
+        return is_number(self.entry.low) and is_number(self.entry.high)
+
+
+def best_of(view: ResultsView, metric: MetricInfo, method: str) -> Best | None:
+    """The best point estimate of ``method`` on ``metric`` (None: no run has a value)."""
+    series = [(s, e) for s, e in view.series(method, metric.name) if e.ok]
+    if not series:
+        return None
+    best_s, best = series[0]
+    for s, e in series[1:]:
+        if metric.better(e.value, best.value):
+            best_s, best = s, e
+    close = tuple(
+        s for s, e in series if s != best_s and _overlaps((best.low, best.high), (e.low, e.high))
+    )
+    return Best(method, best_s, best, close, len(series) - 1)
+
+
+def _value(entry: Entry, d: int) -> str:
+    return f"{fmt(entry.value, d)} {interval_text(entry.low, entry.high, d)}"
+
+
+def text_metric(view: ResultsView) -> MetricInfo | None:
+    """The automated measure of caption fidelity: caption match where computed, else CLIP."""
+    for name in ("caption_match", "clip_score"):
+        metric = view.metric(name)
+        if metric is not None and view.computed(name):
+            return metric
+    return None
+
+
+def headline_best(view: ResultsView, metric: MetricInfo, method: str) -> str:
+    """One method's best scale on one metric, saying when the intervals cannot tell it apart."""
+    best = best_of(view, metric, method)
+    who = f"{metric.display_name}, {method_name(method)}"
+    if best is None:
+        return f"{who}: no computed values."
+    d = decimals_for(e.value for _, e in view.series(method, metric.name))
+    text = f"{who}: best at scale {scale_text(best.scale)} ({_value(best.entry, d)})"
+    if best.others == 0:
+        return text + "; the only scale with a value."
+    if not best.has_interval:
+        return text + "; no interval, so not compared with the other scales."
+    if len(best.close) == best.others:
+        return text + "; no difference within intervals: its interval overlaps every other scale's."
+    if best.close:
+        return text + f"; not told apart from {_scales([scale_text(s) for s in best.close])}."
+    return text + "; its interval overlaps no other scale's."
+
+
+def method_comparison(view: ResultsView, metric: MetricInfo) -> str:
+    """The methods' best runs on one metric: which is better, or no difference within intervals."""
+    bests = [b for b in (best_of(view, metric, m) for m in view.methods) if b is not None]
+    if len(view.methods) < 2:
+        return ""
+    if len(bests) < 2:
+        return f"{metric.display_name}: methods not compared: fewer than two have a value."
+    bests.sort(key=lambda b: b.entry.value, reverse=not metric.lower_is_better)
+    first, second = bests[0], bests[1]
+    d = decimals_for(b.entry.value for b in bests)
+    head = (
+        f"{metric.display_name} ({metric.direction}), best run per method: "
+        + "; ".join(f"{b.key.label} {_value(b.entry, d)}" for b in bests)
+        + ". "
+    )
+    if first.entry.value == second.entry.value:
+        return head + "The two best are equal."
+    if not (first.has_interval and second.has_interval):
+        return head + (
+            f"{_cap(method_name(first.method))} is ahead on the point estimate; no intervals to "
+            "tell whether the difference is real."
+        )
+    if _overlaps((first.entry.low, first.entry.high), (second.entry.low, second.entry.high)):
+        return head + (
+            f"No difference within intervals: {first.key.label} and {second.key.label} overlap."
+        )
+    return head + (
+        f"{_cap(method_name(first.method))} is better: its best interval does not overlap "
+        f"{method_name(second.method)}'s."
+    )
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _side(gap: float) -> str:
+    return "above" if gap > 0 else "below"
+
+
+def floor_sentences(view: ResultsView, brief: bool = False) -> list[str]:
+    """The real-data floor: what real images score at this n and how far each method's best
+    run (and, unless ``brief``, its worst) is from it on FID (KID when FID is absent); unless
+    ``brief``, the precision and recall of real images; and how real images match their own
+    captions."""
+    if view.real is None:
+        return [
+            "Real-data floor: not measured in this sweep (it has no real-images run), so the "
+            "numbers have no yardstick: FID, KID, precision and recall of a perfect generator "
+            "are not 0 / 1 at a small sample size."
+        ]
+    out = []
+    fidelity = [m for m in (view.metric("fid"), view.metric("kid")) if m is not None]
+    for metric in fidelity:
+        floor = view.floor(metric.name)
+        if floor is None or not floor.ok:
+            note = missing_text(floor.notes if floor else "")
+            out.append(f"Real-data floor, {metric.display_name}: {note}.")
+            continue
+        values = [floor.value, *(view.get(r, metric.name).value for r in view.runs)]
+        d = decimals_for(values)
+        n = f"n = {floor.n}" if floor.n is not None else "this sample size"
+        text = (
+            f"At {n}, real images score {metric.display_name} {_value(floor, d)}, what a "
+            "perfect generator would get"
+        )
+        parts = []
+        for method in view.methods:
+            best = best_of(view, metric, method)
+            if best is None:
+                continue
+            gap = best.entry.value - floor.value
+            parts.append(f"{best.key.label} (best) is {fmt(abs(gap), d)} {_side(gap)} it")
+            if brief:
+                continue
+            worst_s, worst = max(
+                ((s, e) for s, e in view.series(method, metric.name) if e.ok),
+                key=lambda se: se[1].value if metric.lower_is_better else -se[1].value,
+            )
+            if worst_s != best.scale:
+                wgap = worst.value - floor.value
+                label = RunKey(method, worst_s).label
+                parts.append(f"{label} (worst) {fmt(abs(wgap), d)} {_side(wgap)}")
+        out.append(text + ("; " + ", ".join(parts) if parts else "") + ".")
+        break  # one fidelity metric: KID only when FID has no floor value
+    if not brief:
+        for metric in (view.metric("precision"), view.metric("recall")):
+            floor = None if metric is None else view.floor(metric.name)
+            if metric is None or floor is None or not floor.ok:
+                continue
+            out.append(
+                f"Real images' {metric.display_name.lower()} is {fmt(floor.value, 3)} "
+                f"{interval_text(floor.low, floor.high, 3)}: the most a generator can expect "
+                "at this n."
+            )
+    text = text_metric(view)
+    if text is not None:
+        floor = view.floor(text.name)
+        if floor is not None and floor.ok:
+            d = decimals_for([floor.value])
+            bests = [b for b in (best_of(view, text, m) for m in view.methods) if b is not None]
+            tail = ", ".join(f"{b.key.label} (best) {fmt(b.entry.value, d)}" for b in bests)
+            out.append(
+                f"Real images score {text.display_name} {_value(floor, d)} with their own "
+                f"captions" + (f"; {tail}." if tail else ".")
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class OrderAgreement:
+    """Do a human rating and an automated metric order the same conditions alike?"""
+
+    pairs: int  # pairs of conditions both rank (no tie in either)
+    concordant: int
+    conditions: tuple[str, ...]
+    best_human: str
+    best_metric: str
+
+    @property
+    def tau(self) -> float:
+        return (2 * self.concordant - self.pairs) / self.pairs if self.pairs else float("nan")
+
+
+def order_agreement(
+    ratings: pd.DataFrame, view: ResultsView, question: str, metric: MetricInfo, system: str = "elo"
+) -> OrderAgreement | None:
+    """Pairwise order agreement over the conditions that have a rating and a metric value
+    (matched by method and scale); ties in either count in neither. None: fewer than 2."""
+    rows = ratings[(ratings["question"] == question) & (ratings["system"] == system)]
+    matched: list[tuple[str, float, float]] = []
+    for r in rows.itertuples(index=False):
+        if not (is_number(r.rating) and is_number(r.scale)):
+            continue
+        key = RunKey(str(r.method), float(r.scale))
+        if key not in view.runs:
+            continue
+        e = view.get(key, metric.name)
+        if e.ok:
+            good = -e.value if metric.lower_is_better else e.value
+            matched.append((key.label, float(r.rating), good))
+    if len(matched) < 2:
+        return None
+    pairs = concordant = 0
+    for i in range(len(matched)):
+        for j in range(i + 1, len(matched)):
+            dh = matched[i][1] - matched[j][1]
+            dm = matched[i][2] - matched[j][2]
+            if dh == 0 or dm == 0:
+                continue
+            pairs += 1
+            concordant += (dh > 0) == (dm > 0)
+    best_h = max(matched, key=lambda m: m[1])[0]
+    best_m = max(matched, key=lambda m: m[2])[0]
+    return OrderAgreement(pairs, concordant, tuple(m[0] for m in matched), best_h, best_m)
+
+
+#: Which automated metric should track which human question (as in the paper's figures).
+HUMAN_METRIC = {"photorealism": ("fid",), "caption": ("caption_match", "clip_score")}
+
+
+def paired_metric(view: ResultsView, question: str) -> MetricInfo | None:
+    for name in HUMAN_METRIC.get(question, ()):
+        metric = view.metric(name)
+        if metric is not None and view.computed(name):
+            return metric
+    return None
+
+
+def agreement_sentence(ratings: pd.DataFrame, view: ResultsView, question: str) -> str | None:
+    metric = paired_metric(view, question)
+    if metric is None:
+        return None
+    result = order_agreement(ratings, view, question, metric)
+    who = f"{question} (Elo) vs {metric.display_name}"
+    if result is None or result.pairs == 0:
+        return f"{who}: not compared: fewer than two conditions have both a rating and a value."
+    wrong = result.pairs - result.concordant
+    verdict = (
+        "they agree in order"
+        if wrong == 0
+        else "they disagree in order"
+        if result.concordant == 0
+        else f"they disagree on {wrong} pair{'s' if wrong > 1 else ''}"
+    )
+    return (
+        f"{_cap(who)}: {verdict} ({result.concordant} of {result.pairs} pairs of conditions "
+        f"ranked alike, Kendall's tau {result.tau:.2f}, point estimates); best by rating "
+        f"{result.best_human}, best by {metric.display_name} {result.best_metric}."
+    )
+
+
+def headline_findings(view: ResultsView, ratings: pd.DataFrame | None) -> list[str]:
+    """The summary's sentences, each computed from the tables by the rules above."""
+    out: list[str] = []
+    if not view.runs:
+        return ["The sweep has no runs, so there are no findings."]
+    scopes = [
+        f"{method_name(m)} at {_scales([scale_text(s) for s, _ in view.series(m, 'fid')])}"
+        for m in view.methods
+    ]
+    if len(view.methods) == 1:
+        out.append(f"One method only: {scopes[0]}; no comparison between methods.")
+    else:
+        out.append("Compared: " + "; ".join(scopes) + ".")
+    if not view.has_table:
+        out.append("No metric was computed (the sweep has no results table).")
+        return out + floor_sentences(view)
+    fid = view.metric("fid")
+    text = text_metric(view)
+    for metric in (fid, text):
+        if metric is None or not view.computed(metric.name):
+            continue
+        if len(view.methods) > 1:  # each method's best scale is in the summary's table
+            out.append(method_comparison(view, metric))
+        else:
+            out.append(headline_best(view, metric, view.methods[0]))
+    out += floor_sentences(view, brief=True)
+    if len(view.methods) > 1:
+        main = next((p for p in PLOTS if p.name == "pareto_clip_fid"), PLOTS[0])
+        out.append(dominance_sentence(view, main))
+    if ratings is not None:
+        for question in dict.fromkeys(ratings["question"].astype(str)):
+            sentence = agreement_sentence(ratings, view, question)
+            if sentence is not None:
+                out.append(sentence)
     return out

@@ -6,9 +6,10 @@ import pandas as pd
 
 from reports.blocks import Block, Cell, Heading, KeyValues, Paragraph, Section, Table
 from reports.blocks import label_cell as L
-from reports.figures import rating_figure
+from reports.figures import human_vs_metric_figure, rating_figure
 from reports.inputs import RatingsInputs
 from reports.numbers import decimals_for, fmt, interval_text, is_number, scale_text
+from reports.results_view import ResultsView
 
 QUESTION_TEXT = {
     "photorealism": "Which image is more photorealistic?",
@@ -191,8 +192,21 @@ def _raters(inputs: RatingsInputs) -> list[Block]:
     ]
 
 
-def human_section(inputs: RatingsInputs) -> Section:
+def human_section(inputs: RatingsInputs, view: ResultsView | None = None) -> Section:
     blocks: list[Block] = [*_overview(inputs)]
+    if view is not None:
+        figure = human_vs_metric_figure(inputs.ratings, view)
+        blocks.append(Heading("Humans and automated metrics side by side"))
+        if figure is not None:
+            blocks.append(figure)
+        else:
+            blocks.append(
+                Paragraph(
+                    "Not drawn: no rated question has its automated counterpart computed "
+                    "(photorealism needs FID; caption needs caption match or CLIP score).",
+                    "missing",
+                )
+            )
     questions = list(dict.fromkeys(inputs.ratings["question"].astype(str)))
     for question in list(inputs.winrates) + list(inputs.meta.get("notes") or {}):
         if question not in questions:

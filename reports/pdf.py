@@ -48,6 +48,7 @@ MISSING_COLOR = colors.HexColor("#9a3412")
 BEST_BG = colors.HexColor("#eaf5e9")
 HEADER_BG = colors.HexColor("#eef0f3")
 GRID = colors.HexColor("#c4c9d0")
+FLOOR_BG = colors.HexColor("#e6e9ee")  # the real-images floor row
 
 
 def _register_fonts() -> None:
@@ -296,6 +297,12 @@ class _Renderer:
             ("TOPPADDING", (0, 0), (-1, -1), 2),
             ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
         ]
+        for r in sorted(t.reference_rows):
+            style += [
+                ("BACKGROUND", (0, r + 1), (-1, r + 1), FLOOR_BG),
+                ("LINEABOVE", (0, r + 1), (-1, r + 1), 1.2, colors.HexColor("#9aa3ad")),
+                ("LINEBELOW", (0, r + 1), (-1, r + 1), 1.2, colors.HexColor("#9aa3ad")),
+            ]
         for r, row in enumerate(t.rows, start=1):
             for c, cell in enumerate(row):
                 if cell.best:

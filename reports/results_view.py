@@ -2,6 +2,11 @@
 
 Runs are the union of the rows of ``results.csv`` and the run folders, so a run that was never
 scored still shows up, with the reason its numbers are missing.
+
+The real-images run (``method == "real"``, no scale: held-out real images with their own
+captions scored like a run) is kept apart as :attr:`ResultsView.real`: it is the floor a perfect
+generator would score at this sample size, never one of :attr:`ResultsView.runs`, so no Pareto
+front, best scale or best-of-column mark can ever include it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bench.plots import REAL_LABEL, REAL_METHOD
 from reports.inputs import SweepInputs
 from reports.numbers import is_number, scale_text
 
@@ -31,6 +37,11 @@ METHOD_NAMES = {"cfg": "classifier-free guidance", "clip": "CLIP guidance"}
 
 
 def method_name(method: str) -> str:
+    """ "cfg" -> "classifier-free guidance"; in a comparison "A/cfg" -> "classifier-free
+    guidance (A)"."""
+    prefix, _, base = method.rpartition("/")
+    if prefix:
+        return f"{METHOD_NAMES.get(base, base)} ({prefix})"
     return METHOD_NAMES.get(method, method)
 
 
@@ -56,11 +67,23 @@ class MetricInfo:
 @dataclass(frozen=True)
 class RunKey:
     method: str
-    scale: float
+    scale: float | None  # None only for the real-images run
+
+    @property
+    def is_real(self) -> bool:
+        return self.method == REAL_METHOD
 
     @property
     def label(self) -> str:
-        return f"{self.method}@{scale_text(self.scale)}"
+        return REAL_LABEL if self.is_real else f"{self.method}@{scale_text(self.scale)}"
+
+
+def run_key(method: object, scale: object) -> RunKey:
+    """The key of a results row or run folder; the real-images run has no scale."""
+    method = str(method)
+    if method == REAL_METHOD:
+        return RunKey(method, None)
+    return RunKey(method, float(scale))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,7 @@ class ResultsView:
     runs: tuple[RunKey, ...]
     entries: dict[tuple[RunKey, str], Entry]
     has_table: bool
+    real: RunKey | None = None  # the real-images run, when the sweep scored one
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -107,6 +131,10 @@ class ResultsView:
 
     def computed(self, metric: str) -> bool:
         return any(self.get(r, metric).ok for r in self.runs)
+
+    def floor(self, metric: str) -> Entry | None:
+        """The real-images run's entry for ``metric`` (None: the sweep has no such run)."""
+        return None if self.real is None else self.get(self.real, metric)
 
 
 def _metric_infos(table: pd.DataFrame | None) -> tuple[MetricInfo, ...]:
@@ -135,25 +163,26 @@ def build_view(inputs: SweepInputs) -> ResultsView:
             why = f"run incomplete ({done} of {n_target} images), so it was not scored"
         else:
             why = "no row in the results table for this run"
-        runs[RunKey(run.method, run.scale)] = why
+        runs[run_key(run.method, run.scale)] = why
     if table is not None:
         for method, scale in table[["method", "scale"]].drop_duplicates().itertuples(index=False):
-            runs.setdefault(RunKey(str(method), float(scale)), "no row in the results table")
+            runs.setdefault(run_key(method, scale), "no row in the results table")
     if table is None:
         default = "the sweep has no results table"
         runs = {key: default for key in runs}
-    keys = tuple(sorted(runs, key=lambda r: (r.method, r.scale)))
+    real = next((r for r in runs if r.is_real), None)
+    keys = tuple(sorted((r for r in runs if not r.is_real), key=lambda r: (r.method, r.scale)))
     entries: dict[tuple[RunKey, str], Entry] = {}
     if table is not None:
         for row in table.itertuples(index=False):
-            key = (RunKey(str(row.method), float(row.scale)), str(row.metric))
+            key = (run_key(row.method, row.scale), str(row.metric))
             if key in entries:
                 continue  # first row wins; duplicates are not expected in a bench table
             n = int(row.n) if is_number(row.n) else None
             entries[key] = Entry(
                 float(row.value), float(row.ci_low), float(row.ci_high), n, row.notes, row.extractor
             )
-    for run in keys:
+    for run in (*keys, *([real] if real else [])):
         for metric in metrics:
             entries.setdefault((run, metric.name), _missing(runs[run]))
-    return ResultsView(metrics, keys, entries, table is not None)
+    return ResultsView(metrics, keys, entries, table is not None, real)

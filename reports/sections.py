@@ -14,8 +14,13 @@ from reports.blocks import (
     Table,
 )
 from reports.blocks import label_cell as L
-from reports.figures import grid_blocks, pareto_blocks
-from reports.findings import SATURATION_FRACTION, ratings_findings, sweep_findings
+from reports.figures import grid_blocks
+from reports.findings import (
+    SATURATION_FRACTION,
+    agreement_sentence,
+    ratings_findings,
+    sweep_findings,
+)
 from reports.inputs import RatingsInputs, SweepInputs
 from reports.numbers import decimals_for, fmt, interval_text, missing_text, scale_text
 from reports.results_view import MetricInfo, ResultsView, method_name
@@ -37,8 +42,12 @@ def metrics_table(view: ResultsView) -> Table:
     }
     best = {m.name: _best_runs(view, m) for m in view.metrics}
     rows = []
-    for run in view.runs:
-        cells = [L(run.method), Cell(scale_text(run.scale))]
+    # the real-images floor first, set apart; never a best-of-column mark
+    for run in ([view.real] if view.real is not None else []) + list(view.runs):
+        if run.is_real:
+            cells = [L("real images"), Cell("floor", align="left")]
+        else:
+            cells = [L(run.method), Cell(scale_text(run.scale))]
         for m in view.metrics:
             e = view.get(run, m.name)
             if e.ok:
@@ -49,7 +58,8 @@ def metrics_table(view: ResultsView) -> Table:
             else:
                 cells.append(Cell(missing_text(e.notes), missing=True, align="left"))
         rows.append(tuple(cells))
-    return Table(header, tuple(rows))  # widths: from the content
+    reference = frozenset({0}) if view.real is not None else frozenset()
+    return Table(header, tuple(rows), reference_rows=reference)  # widths: from the content
 
 
 def metrics_section(view: ResultsView) -> Section:
@@ -63,7 +73,21 @@ def metrics_section(view: ResultsView) -> Section:
         "column across all runs. Below each value: its interval from the results table "
         '(how each interval is made is listed under "What was evaluated").'
     )
+    if view.real is not None:
+        legend += (
+            " The shaded first row, real images, is the floor: held-out real images with their "
+            "own captions scored through the same metrics at the same n, what a perfect "
+            "generator would get (not a run; never marked best)."
+        )
     blocks: list[Block] = [Paragraph(legend, "note"), metrics_table(view)]
+    if view.real is None and view.runs:
+        blocks.append(
+            Paragraph(
+                "Real-data floor: not measured (the sweep has no runs/real-images run; sweeps "
+                "written before it existed lack it), so there is no yardstick row.",
+                "missing",
+            )
+        )
     methods = ", ".join(f"{m} = {method_name(m)}" for m in view.methods)
     blocks.append(Paragraph(f"Methods: {methods}.", "note"))
     if not view.has_table:
@@ -77,14 +101,14 @@ def metrics_section(view: ResultsView) -> Section:
     return Section("metrics", "Metrics", tuple(blocks))
 
 
-def pareto_section(inputs: SweepInputs, view: ResultsView) -> Section:
+def pareto_section(figures: dict[str, Figure | Paragraph]) -> Section:
     intro = Paragraph(
         "The paper's figure-6 trade-offs: each line is one guidance method through its scales. "
         "Up and to the right is better on precision/recall; on the FID plots, left (lower FID) "
-        "and up are better.",
+        "and up are better. A black star marks the real-images floor where it was measured.",
         "note",
     )
-    blocks = pareto_blocks(inputs, view)
+    blocks = list(figures.values())
     figures = tuple(b for b in blocks if isinstance(b, Figure))
     missing = [b for b in blocks if not isinstance(b, Figure)]
     body: list[Block] = [FigureRow(figures)] if figures else []
@@ -109,8 +133,17 @@ def findings_section(view: ResultsView, ratings: RatingsInputs | None) -> Sectio
         f"{SATURATION_FRACTION:.0%} of its total gain over the swept scales. Best scales name "
         "the other scales whose intervals overlap, which the data cannot tell apart."
     )
+    rules += (
+        " Human and automated measures agree in order when every pair of conditions that both "
+        "rank (no tie) is ranked alike (point estimates; Kendall's tau over those pairs)."
+    )
     blocks: list[Block] = [Paragraph(rules, "note"), Heading("Automated metrics")]
     blocks.append(Bullets(tuple(sweep_findings(view))))
     if ratings is not None:
-        blocks += [Heading("Human evaluation"), Bullets(tuple(ratings_findings(ratings.ratings)))]
-    return Section("findings", "Findings", tuple(blocks))
+        items = ratings_findings(ratings.ratings)
+        for question in dict.fromkeys(ratings.ratings["question"].astype(str)):
+            sentence = agreement_sentence(ratings.ratings, view, question)
+            if sentence is not None:
+                items.append(sentence)
+        blocks += [Heading("Human evaluation"), Bullets(tuple(items))]
+    return Section("findings", "Findings in detail", tuple(blocks))

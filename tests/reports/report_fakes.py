@@ -64,6 +64,22 @@ def realistic_values(method: str, scale: float) -> dict[str, tuple[float, float,
     return out
 
 
+def real_values(method: str, scale: float) -> dict[str, tuple[float, float, float]]:
+    """The real-images floor: better than every realistic_values run on fidelity (FID, KID,
+    precision, recall), with a CLIP score and caption match of real images."""
+    vals = {
+        "fid": 6.0,
+        "is": 24.0,
+        "kid": 0.006,
+        "precision": 0.97,
+        "recall": 0.9,
+        "clip_score": 27.5,
+        "caption_match": 0.88,
+        "attribute_match": 0.93,
+    }
+    return {k: (v, v - 0.04 * v, v + 0.04 * v) for k, v in vals.items()}
+
+
 def fake_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -88,11 +104,16 @@ def make_sweep(
     resolution: int = 64,
     incomplete: dict[str, int] | None = None,
     seed: int = 0,
+    real: ValueFn | None = real_values,
+    sweep_overrides: dict | None = None,
 ) -> Path:
     """Write ``root/`` as bench.sweep would: sweep.json, runs/, results.csv (+ parquet).
 
     ``missing`` maps (label, metric) to a note: that row gets value NaN with the note.
     ``incomplete`` maps a label to the number of finished images of that run.
+    ``real``: the values of the real-images run (``runs/real-images``, method "real", scale
+    null, as the bench side writes it); None: an older sweep without one.
+    ``sweep_overrides``: top-level keys of sweep.json to replace (e.g. other judges).
     """
     rng = np.random.default_rng(seed)
     captions = list(
@@ -131,73 +152,76 @@ def make_sweep(
         "upsample_temp": 0.997,
     }
     runs_meta, rows = [], []
-    for method in methods:
-        for scale in scales:
-            label = f"{method}@{scale:g}"
-            run_id = fake_sha(label)[:12]
-            run_dir = root / "runs" / run_id
-            run_dir.mkdir(parents=True)
-            spec = {
-                "run_id": run_id,
-                "label": label,
-                "spec_version": 1,
-                "method": method,
-                "scale": float(scale),
-                **settings,
-            }
-            (run_dir / "spec.json").write_text(json.dumps(spec, indent=2))
-            done = incomplete.get(label, n)
-            lines = []
-            for i in range(done):
-                file = f"images/{i:05d}.png"
-                _write_png(run_dir / file, rng, resolution)
-                lines.append(
-                    json.dumps(
-                        {
-                            "index": i,
-                            "caption_id": 100 + i,
-                            "caption": captions[i],
-                            "seed": 1000 + i,
-                            "file": file,
-                        }
-                    )
-                )
-            (run_dir / "manifest.jsonl").write_text("".join(x + "\n" for x in lines))
-            runs_meta.append(
-                {
-                    "run_id": run_id,
-                    "label": label,
-                    "method": method,
-                    "scale": float(scale),
-                    "num_images": done,
-                    "complete": done == n,
-                }
-            )
-            if done < n:
-                continue
-            vals = values(method, scale)
-            for metric in metrics:
-                display, lower, extractor = METRIC_INFO[metric]
-                note = missing.get((label, metric))
-                v, lo, hi = (NAN, NAN, NAN) if note is not None else vals[metric]
-                rows.append(
+    plan = [(m, float(s)) for m in methods for s in scales]
+    if real is not None:
+        plan.append(("real", None))
+    for method, scale in plan:  # the real-images run has no scale
+        is_real = method == "real"
+        label = "real images" if is_real else f"{method}@{scale:g}"
+        run_id = "real-images" if is_real else fake_sha(label)[:12]
+        run_dir = root / "runs" / run_id
+        run_dir.mkdir(parents=True)
+        spec = {
+            "run_id": run_id,
+            "label": label,
+            "spec_version": 1,
+            "method": method,
+            "scale": scale,
+            **settings,
+        }
+        (run_dir / "spec.json").write_text(json.dumps(spec, indent=2))
+        done = incomplete.get(label, n)
+        lines = []
+        for i in range(done):
+            file = f"images/{i:05d}.png"
+            _write_png(run_dir / file, rng, resolution)
+            lines.append(
+                json.dumps(
                     {
-                        "run_id": run_id,
-                        "method": method,
-                        "scale": float(scale),
-                        "label": label,
-                        "metric": metric,
-                        "display_name": display,
-                        "value": v,
-                        "ci_low": lo,
-                        "ci_high": hi,
-                        "n": n,
-                        "lower_is_better": lower,
-                        "extractor": extractor,
-                        "resize": "torch-fidelity default" if extractor.endswith("synth") else "",
-                        "notes": note if note is not None else f"interval for {metric}",
+                        "index": i,
+                        "caption_id": 100 + i,
+                        "caption": captions[i],
+                        "seed": 1000 + i,
+                        "file": file,
                     }
                 )
+            )
+        (run_dir / "manifest.jsonl").write_text("".join(x + "\n" for x in lines))
+        runs_meta.append(
+            {
+                "run_id": run_id,
+                "label": label,
+                "method": method,
+                "scale": scale,
+                "num_images": done,
+                "complete": done == n,
+            }
+        )
+        if done < n:
+            continue
+        vals = (real or values)(method, scale) if is_real else values(method, scale)
+        for metric in metrics:
+            display, lower, extractor = METRIC_INFO[metric]
+            note = missing.get((label, metric))
+            v, lo, hi = (NAN, NAN, NAN) if note is not None else vals[metric]
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "method": method,
+                    "scale": float("nan") if scale is None else scale,
+                    "label": label,
+                    "metric": metric,
+                    "display_name": display,
+                    "value": v,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": n,
+                    "lower_is_better": lower,
+                    "extractor": extractor,
+                    "resize": "torch-fidelity default" if extractor.endswith("synth") else "",
+                    "notes": note if note is not None else f"interval for {metric}",
+                }
+            )
     sweep = {
         "command": "python -m bench.sweep --method cfg,clip --scales "
         + ",".join(f"{s:g}" for s in scales)
@@ -250,6 +274,15 @@ def make_sweep(
         "world_size": 1,
         "invocations": [],
     }
+    sweep["protocol"]["judges"] = {
+        "rule": "judges follow the captions",
+        "caption_kind": "synthetic",
+        "extractor": "glide-bench-synth",
+        "clip_model": "embedded",
+        "embedded_judges_on_real_captions": [],
+    }
+    sweep["protocol"]["reference"] = "all"
+    sweep.update(sweep_overrides or {})
     root.mkdir(parents=True, exist_ok=True)
     (root / "sweep.json").write_text(json.dumps(sweep, indent=2))
     if results:

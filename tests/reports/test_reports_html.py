@@ -7,7 +7,8 @@ from html.parser import HTMLParser
 
 from report_fakes import FID_NOTE, SCRIPT_CAPTION
 
-SECTIONS = ["evaluated", "findings", "metrics", "pareto", "grids", "human"]
+# a results section first, the protocol last (issue 23)
+SECTIONS = ["summary", "metrics", "pareto", "findings", "grids", "human", "evaluated"]
 
 
 class _Collector(HTMLParser):
@@ -49,12 +50,14 @@ def test_html_parses_and_has_every_section(built_report):
     assert ids == SECTIONS
     text = " ".join(" ".join(doc.text).split())
     for title in (
-        "What was evaluated",
-        "Findings",
+        "Summary",
+        "Appendix: what was evaluated",
+        "Findings in detail",
         "Metrics",
         "Pareto frontiers",
         "Sample grids",
         "Human evaluation",
+        "Humans and automated metrics side by side",
     ):
         assert title in text
     # metadata the issue asks for
@@ -81,8 +84,9 @@ def test_html_is_self_contained(built_report):
     tags = [t for t, _ in doc.tags]
     assert "script" not in tags and "link" not in tags and "iframe" not in tags
     images = [a["src"] for t, a in doc.tags if t == "img"]
-    # 3 Pareto plots + 2 rating plots + 2 grids of 6 captions x 4 scales
-    assert len(images) == 3 + 2 + 2 * 6 * 4
+    # the summary's main frontier + 3 Pareto plots + humans-vs-metrics + 2 rating plots + 2 grids
+    # of 6 captions x 4 scales
+    assert len(images) == 1 + 3 + 1 + 2 + 2 * 6 * 4
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert not re.search(r"""(?:src|href)\s*=\s*["'](?:https?:|//|file:)""", html)
     assert "url(" not in html

@@ -8,12 +8,13 @@ from report_fakes import FID_NOTE
 pypdf = pytest.importorskip("pypdf")
 
 TITLES = [
-    "1. What was evaluated",
-    "2. Findings",
-    "3. Metrics",
-    "4. Pareto frontiers",
+    "1. Summary",
+    "2. Metrics",
+    "3. Pareto frontiers",
+    "4. Findings in detail",
     "5. Sample grids",
     "6. Human evaluation",
+    "7. Appendix: what was evaluated",
 ]
 
 
@@ -44,12 +45,28 @@ def test_pdf_pages_and_sections(built_report):
     pages = _pages(built_report.pdf)
     starts = _section_starts(pages)
     assert starts == sorted(starts)
-    # Layout: "What was evaluated" takes 1-2 pages (its paths vary), then findings 1, metrics 1,
-    # Pareto plots 1, one page per method's sample grid (2), human evaluation 3.
-    evaluated = starts[1]
-    assert evaluated in (1, 2)
-    assert [b - a for a, b in zip(starts[1:], starts[2:], strict=False)] == [1, 1, 1, 2]
-    assert len(pages) == evaluated + 1 + 1 + 1 + 2 + 3
+    # Layout: the summary is the whole first page (its figure included), then metrics 1,
+    # Pareto plots 1, findings 1, one page per method's sample grid (2), human evaluation 3,
+    # and the appendix last, 1-3 pages (its paths vary).
+    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == [1, 1, 1, 1, 2, 3]
+    assert len(pages) - starts[-1] in (1, 2, 3)
+    reader = pypdf.PdfReader(str(built_report.pdf))
+    assert len(reader.pages[0].images) == 1  # the main frontier figure is on page 1
+    assert "Real images score Caption match" in pages[0]
+
+
+def test_pdf_keeps_every_figure_of_the_html(built_report):
+    """Every image of the HTML (figures and sample-grid cells) is in the PDF too."""
+    html = built_report.html.read_text(encoding="utf-8")
+    reader = pypdf.PdfReader(str(built_report.pdf))
+    assert sum(len(p.images) for p in reader.pages) == html.count("<img ")
+    text = " ".join(_pages(built_report.pdf))
+    for figure_caption in (
+        "CLIP score vs FID: classifier-free guidance and CLIP guidance",
+        "Human ratings beside the automated metric that should track them",
+        "Elo rating vs guidance scale, caption",
+    ):
+        assert figure_caption in text
 
 
 def test_pdf_embeds_images(built_report):
@@ -59,7 +76,7 @@ def test_pdf_embeds_images(built_report):
     assert len(grids) == 2  # one page per method
     for i in grids:
         assert len(reader.pages[i].images) == 6 * 4  # 6 captions x 4 scales
-    pareto = next(i for i, t in enumerate(pages) if t.startswith("4. Pareto frontiers"))
+    pareto = next(i for i, t in enumerate(pages) if t.startswith("3. Pareto frontiers"))
     assert len(reader.pages[pareto].images) == 3
 
 
