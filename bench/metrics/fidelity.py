@@ -4,9 +4,11 @@ One extractor per table, never mixed. Which one is :mod:`bench.judges.choice`' d
 follows the captions): the standard Inception-v3 (torch-fidelity's ``inception-v3-compat``,
 converted from the TensorFlow FID graph) with its weights from ``--inception-weights PATH`` or
 torch-fidelity's own download cache (``torch.hub`` checkpoints folder), or the embedded
-extractor ``glide-bench-synth`` trained on the synthetic set (registered by
-``bench.judges.embedded.register_fidelity_extractor``). Nothing is downloaded. The extractor's name,
-weights hash, feature layers and resize mode go with every number.
+extractor ``glide-bench-synth`` trained on the synthetic set (registered in torch-fidelity's
+registry, the only registry of extractors, by
+``bench.judges.feature_extractor.register_fidelity_extractor`` on first use). Nothing is
+downloaded. The extractor's name, weights hash, feature layers and resize mode go with every
+number.
 """
 
 from __future__ import annotations
@@ -85,10 +87,12 @@ def _registry() -> dict[str, Any]:
 
 
 def _ensure_synth_registered() -> None:
+    """Register the one built-in extractor of this project on first use (it loads weights, so
+    never at import); torch-fidelity's registry is the only registry of extractors."""
     if SYNTH in _registry():
         return
     try:
-        from bench.judges.embedded import register_fidelity_extractor
+        from bench.judges.feature_extractor import register_fidelity_extractor
     except ImportError as exc:
         raise BenchError(
             f"the embedded feature extractor {SYNTH!r} is not available ({exc}); give the "
