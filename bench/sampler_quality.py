@@ -1,7 +1,8 @@
 """``python -m bench.sampler_quality``: sample quality of fast samplers and of bf16, in one table.
 
 For each configuration (sampler, steps, dtype) it runs one ``bench.sweep`` (one method at one
-guidance scale) into its own sweep folder under ``--out``: the same captions and the same
+guidance scale; its :class:`~bench.sweep_config.SweepConfig` is :func:`sweep_config`) into its
+own sweep folder under ``--out``: the same captions and the same
 per-sample seeds for every configuration (paired comparisons), scored with FID (the embedded
 feature extractor ``glide-bench-synth``), caption-match accuracy (the attribute classifier) and
 CLIP score (the embedded evaluation CLIP), each with its interval, then tabulates them side by
@@ -29,6 +30,13 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.spec import SAMPLERS, check_steps, parse_methods, parse_scales
+from bench.sweep_config import (
+    CaptionOptions,
+    GenerationOptions,
+    JudgeOptions,
+    OutputOptions,
+    SweepConfig,
+)
 from glide.errors import GlideError
 
 DEFAULT_CONFIGS = (
@@ -82,23 +90,29 @@ def parse_configs(configs: str, dtypes: str) -> list[Config]:
     return out
 
 
-def sweep_argv(config: Config, args: argparse.Namespace) -> list[str]:
-    """The ``bench.sweep`` command line of one configuration."""
-    argv = [
-        "--method", args.method, "--scales", args.scale, "--num-samples", str(args.num_samples),
-        "--sampler", config.sampler, "--steps", config.steps, "--dtype", config.dtype,
-        "--seed", str(args.seed), "--batch-size", str(args.batch_size),
-        "--metrics", ",".join(METRICS), "--extractor", "glide-bench-synth",
-        "--device", args.device, "--out", str(args.out / config.folder),
-        "--synthetic-split", "val",  # a tuning tool: never the test split
-    ]  # fmt: skip
-    if args.checkpoints is not None:
-        argv += ["--checkpoints", str(args.checkpoints)]
-    if args.cache_dir is not None:
-        argv += ["--cache-dir", str(args.cache_dir)]
-    if args.no_progress:
-        argv.append("--no-progress")
-    return argv
+def sweep_config(config: Config, args: argparse.Namespace) -> SweepConfig:
+    """The ``bench.sweep`` config of one configuration: one method at one scale on the
+    synthetic ``val`` split (a tuning tool never reads the test split), scored by the embedded
+    judges."""
+    return SweepConfig(
+        methods=parse_methods([args.method]),
+        scales=parse_scales(args.scale),
+        num_samples=args.num_samples,
+        seed=args.seed,
+        captions=CaptionOptions(synthetic_split="val"),
+        generation=GenerationOptions(
+            checkpoints=args.checkpoints,
+            sampler=config.sampler,
+            steps=config.steps,
+            dtype=config.dtype,
+            batch_size=args.batch_size,
+            device=args.device,
+        ),
+        judges=JudgeOptions(metrics=METRICS, extractor="glide-bench-synth"),
+        output=OutputOptions(
+            out=args.out / config.folder, cache_dir=args.cache_dir, progress=not args.no_progress
+        ),
+    )
 
 
 def _timing(folder: Path, summary: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +134,7 @@ def run_config(config: Config, args: argparse.Namespace) -> tuple[list[dict[str,
 
     from bench.sweep import run_sweep
 
-    summary = run_sweep(sweep_argv(config, args))
+    summary = run_sweep(sweep_config(config, args))
     folder = args.out / config.folder
     results = folder / "results.csv"
     if not results.is_file():

@@ -1,61 +1,42 @@
-"""Command-line options of ``python -m bench.sweep`` and the paper-parity defaults.
+"""Command line of ``python -m bench.sweep``: the parser, and the one builder of a
+:class:`~bench.sweep_config.SweepConfig` from it (:func:`config_from_args`).
 
-Options that ``--paper-parity`` sets default to ``None`` in argparse, so that the resolved value
-can tell "left at the default" from "given": a given value that differs from the paper's is
-kept and recorded as a deviation in sweep.json.
+Options that ``--paper-parity`` decides default to ``None`` in argparse, so that the builder
+can tell "left at the default" (the paper's value under ``--paper-parity``, else the quick
+default) from "given": a given value that differs from the paper's is kept, and the config
+reports it as a deviation (recorded in sweep.json). :func:`config_to_argv` is the inverse: the
+command line of a config built in code, recorded in its sweep.json.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
-from bench.spec import SAMPLERS
+from bench.metrics.registry import parse_metrics
+from bench.spec import SAMPLERS, format_scale, parse_methods, parse_scales
+from bench.sweep_config import (
+    PAPER_PARITY,
+    QUICK,
+    CaptionOptions,
+    GenerationOptions,
+    JudgeOptions,
+    OutputOptions,
+    SweepConfig,
+)
 from glide.log import add_verbosity_arguments
 
-# The GLIDE paper's zero-shot MS-COCO protocol (see /work/shared/PROTOCOL.md and the README).
-PAPER_PARITY: dict[str, Any] = {
-    "steps": "250",
-    "num_samples": 30000,
-    "sampler": "ancestral",
-    "resolution": 64,
-    "reference": "all",
-    "extractor": "inception-v3-compat",
-    "clip_model": "ViT-B-16",
-}
-# Defaults for a quick sweep on this CPU with the embedded default model: DPM-Solver++(2M) SDE at
-# 15 steps (its 64-wide base costs about 0.06 s per image and forward on 2 cores: 64 samples at
-# CFG scales 1,2,3 measured 5.0 minutes with the ODE form at 15 steps; 50 ancestral steps would
-# be about 3x that, estimated). The SDE form, not the ODE form: on the embedded base the
-# deterministic solvers leave grain in some samples (README, Performance), and in
-# bench.sampler_quality both reach the 100-step ancestral sampler's intervals at 15 steps.
-QUICK: dict[str, Any] = {
-    "steps": "15",
-    "num_samples": 64,
-    "sampler": "dpm++2m-sde",
-    "resolution": 64,
-    "reference": "all",
-    "extractor": "auto",
-    "clip_model": "auto",
-}
-
-
-def _same_setting(key: str, given: Any, paper: Any) -> bool:
-    """Whether a given option equals the paper's (ViT-B-16-quickgelu is the paper's ViT-B-16:
-    OpenAI's weights run with QuickGELU, and paper parity refuses GELU)."""
-    if key == "clip_model" and isinstance(given, str):
-        return given.removesuffix("-quickgelu") == paper
-    return given == paper
-
-
-@dataclass(frozen=True)
-class Resolved:
-    values: dict[str, Any]
-    deviations: dict[str, Any]
-    paper_parity: bool
+__all__ = [
+    "PAPER_PARITY",
+    "QUICK",
+    "build_parser",
+    "config_from_args",
+    "config_from_namespace",
+    "config_to_argv",
+    "recorded_argv",
+]
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -274,38 +255,131 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve(args: argparse.Namespace) -> Resolved:
-    """Fill parity-controlled options from the paper (``--paper-parity``) or the quick defaults."""
+def config_from_args(argv: Sequence[str]) -> SweepConfig:
+    """The sweep config of a ``python -m bench.sweep`` command line (``argv`` without the
+    program name); argparse exits on a malformed line or ``--help``."""
+    argv = list(argv)
+    return config_from_namespace(build_parser().parse_args(argv), argv)
+
+
+def config_from_namespace(args: argparse.Namespace, argv: Sequence[str]) -> SweepConfig:
+    """The sweep config of parsed options; ``argv`` (what was parsed) is kept as the config's
+    ``command_line``. Options ``--paper-parity`` decides are filled from the paper or the quick
+    defaults where not given."""
     base = PAPER_PARITY if args.paper_parity else QUICK
-    values: dict[str, Any] = {}
-    deviations: dict[str, Any] = {}
-    for key, default in base.items():
-        given = getattr(args, key)
-        values[key] = default if given is None else given
-        same = _same_setting(key, given, PAPER_PARITY[key])
-        if args.paper_parity and given is not None and not same:
-            deviations[key] = {"paper": PAPER_PARITY[key], "used": given}
-    if args.paper_parity and args.coco_captions is None:
-        raise BenchError(
-            "--paper-parity: the paper evaluates zero-shot MS-COCO; give --coco-captions "
-            "captions_val2014.json --coco-images val2014/"
-        )
-    if (args.coco_captions is None) != (args.coco_images is None):
-        raise BenchError(
-            "--coco-captions and --coco-images go together: give the captions JSON and the "
-            "folder of its images"
-        )
-    if args.clip_pretrained is not None and values["clip_model"] == "embedded":
-        raise BenchError(
-            "--clip-pretrained: give --clip-model ARCH too (an open_clip architecture such as "
-            "ViT-B-16)"
-        )
-    for name in ("batch_size", "grid_rows", "synthetic_val_size", "bootstrap"):
-        if getattr(args, name) < 1:
-            flag = "--" + name.replace("_", "-")
-            raise BenchError(f"{flag}: {getattr(args, name)}; give a positive integer")
-    if args.fid_splits < 1:
-        raise BenchError(f"--fid-splits: {args.fid_splits}; give 1 (no interval) or more")
-    if values["num_samples"] < 1:
-        raise BenchError(f"--num-samples: {values['num_samples']}; give a positive count")
-    return Resolved(values, deviations, bool(args.paper_parity))
+    decided = {key: base[key] if getattr(args, key) is None else getattr(args, key) for key in base}
+    if args.metrics is None:
+        metrics = None
+    elif args.metrics.strip() == "none":
+        metrics = ()
+    else:
+        metrics = parse_metrics(args.metrics)
+    return SweepConfig(
+        methods=parse_methods(args.method or ["cfg"]),
+        scales=parse_scales(args.scales),
+        num_samples=decided["num_samples"],
+        seed=args.seed,
+        paper_parity=bool(args.paper_parity),
+        captions=CaptionOptions(
+            coco_captions=args.coco_captions,
+            coco_images=args.coco_images,
+            reference=decided["reference"],
+            synthetic_val_size=args.synthetic_val_size,
+            synthetic_split=args.synthetic_split,
+        ),
+        generation=GenerationOptions(
+            generator=args.generator,
+            checkpoints=args.checkpoints,
+            sampler=decided["sampler"],
+            steps=decided["steps"],
+            resolution=decided["resolution"],
+            upsample_steps=args.upsample_steps,
+            upsample_temp=args.upsample_temp,
+            batch_size=args.batch_size,
+            device=args.device,
+            dtype=args.dtype,
+        ),
+        judges=JudgeOptions(
+            metrics=metrics,
+            extractor=decided["extractor"],
+            inception_weights=args.inception_weights,
+            clip_model=decided["clip_model"],
+            clip_pretrained=args.clip_pretrained,
+            allow_embedded_judges=bool(args.allow_embedded_judges),
+            fid_splits=args.fid_splits,
+            bootstrap=args.bootstrap,
+        ),
+        output=OutputOptions(
+            out=args.out,
+            cache_dir=args.cache_dir,
+            grid_rows=args.grid_rows,
+            progress=not args.no_progress,
+        ),
+        command_line=tuple(argv),
+    )
+
+
+def _scale_text(scale: float) -> str:
+    short = format_scale(scale)
+    return short if float(short) == scale else repr(scale)
+
+
+def config_to_argv(config: SweepConfig) -> list[str]:
+    """A command line that :func:`config_from_args` turns back into ``config`` (options at
+    their default left out)."""
+    parity = PAPER_PARITY if config.paper_parity else QUICK
+    c, g, j, o = config.captions, config.generation, config.judges, config.output
+    metrics = None if j.metrics is None else (",".join(j.metrics) or "none")
+    options: list[tuple[str, Any, Any]] = [  # (flag, value, the parser's default)
+        ("--paper-parity", config.paper_parity, False),
+        ("--method", ",".join(config.methods), "cfg"),
+        ("--scales", ",".join(_scale_text(s) for s in config.scales), "1,2,3"),
+        ("--num-samples", config.num_samples, parity["num_samples"]),
+        ("--seed", config.seed, 0),
+        ("--coco-captions", c.coco_captions, None),
+        ("--coco-images", c.coco_images, None),
+        ("--reference", c.reference, parity["reference"]),
+        ("--synthetic-val-size", c.synthetic_val_size, 1000),
+        ("--synthetic-split", c.synthetic_split, "test"),
+        ("--generator", g.generator, "glide"),
+        ("--checkpoints", g.checkpoints, None),
+        ("--sampler", g.sampler, parity["sampler"]),
+        ("--steps", g.steps, parity["steps"]),
+        ("--resolution", g.resolution, parity["resolution"]),
+        ("--upsample-steps", g.upsample_steps, "fast27"),
+        ("--upsample-temp", g.upsample_temp, 0.997),
+        ("--batch-size", g.batch_size, 8),
+        ("--device", g.device, "cpu"),
+        ("--dtype", g.dtype, "float32"),
+        ("--metrics", metrics, None),
+        ("--extractor", j.extractor, parity["extractor"]),
+        ("--inception-weights", j.inception_weights, None),
+        ("--clip-model", j.clip_model, parity["clip_model"]),
+        ("--clip-pretrained", j.clip_pretrained, None),
+        ("--allow-embedded-judges", j.allow_embedded_judges, False),
+        ("--fid-splits", j.fid_splits, 20),
+        ("--bootstrap", j.bootstrap, 1000),
+        ("--out", o.out, None),
+        ("--cache-dir", o.cache_dir, None),
+        ("--grid-rows", o.grid_rows, 6),
+        ("--no-progress", not o.progress, False),
+    ]
+    argv: list[str] = []
+    for flag, value, default in options:
+        if value == default:
+            continue
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
+def recorded_argv(config: SweepConfig) -> list[str]:
+    """The command line recorded for ``config`` in sweep.json: the one it was parsed from while
+    that still describes it (a config changed since, e.g. by ``dataclasses.replace``, is not
+    described by it), else :func:`config_to_argv`."""
+    if config.command_line is not None:
+        try:
+            if config_from_args(config.command_line) == config:
+                return list(config.command_line)
+        except SystemExit:  # not a bench.sweep command line at all
+            pass
+    return config_to_argv(config)

@@ -20,14 +20,16 @@ Resumable like the sweep: run the same command again after an interruption and i
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from bench.errors import GlideError
-from bench.spec import SAMPLERS
+from bench.spec import SAMPLERS, parse_scales
+from bench.sweep_config import GenerationOptions, OutputOptions, SweepConfig
 
-__all__ = ["build_parser", "demo_sweep_argv", "main"]
+__all__ = ["build_parser", "demo_sweep_config", "main"]
 
 DEFAULTS = {
     "scales": "1,2,3,4",
@@ -85,26 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def demo_sweep_argv(args: argparse.Namespace) -> list[str]:
-    """The ``bench.sweep`` command line that the demo runs (also recorded in its sweep.json)."""
-    argv = [
-        "--method", "cfg,clip",
-        "--scales", args.scales,
-        "--num-samples", str(args.num_samples),
-        "--sampler", args.sampler,
-        "--steps", str(args.steps),
-        "--batch-size", str(args.batch_size),
-        "--seed", str(args.seed),
-        "--out", str(Path(args.out) / "sweep"),
-    ]  # fmt: skip
-    if args.no_progress:
-        argv.append("--no-progress")
-    return argv
+def demo_sweep_config(args: argparse.Namespace) -> SweepConfig:
+    """The sweep the demo runs: both methods on the default captions (the synthetic test split),
+    every metric that applies; its command line is recorded in its sweep.json."""
+    return SweepConfig(
+        methods=("cfg", "clip"),
+        scales=parse_scales(args.scales),
+        num_samples=args.num_samples,
+        seed=args.seed,
+        generation=GenerationOptions(
+            sampler=args.sampler, steps=str(args.steps), batch_size=args.batch_size
+        ),
+        output=OutputOptions(out=Path(args.out) / "sweep", progress=not args.no_progress),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from bench import sweep
+    from bench.sweep_options import config_to_argv
     from reports import build
 
     if args.num_samples < 2:
@@ -115,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     start = time.perf_counter()
-    sweep_argv = demo_sweep_argv(args)
-    print("demo: python -m bench.sweep " + " ".join(sweep_argv), flush=True)
     try:
-        code = sweep.main(sweep_argv)
-    except GlideError as exc:  # pragma: no cover - sweep.main reports its own errors
+        config = demo_sweep_config(args)
+    except GlideError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print("demo: python -m bench.sweep " + shlex.join(config_to_argv(config)), flush=True)
+    code = sweep.run_command(config)
     if code != 0:
         return code
     report_dir = Path(args.out) / "report"

@@ -72,11 +72,10 @@ def _fake_results(folder, sampler: str, steps: str, dtype: str) -> None:
 def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, capsys):
     calls = []
 
-    def fake_run_sweep(argv):
-        calls.append(argv)
-        value = dict(zip(argv[::2], argv[1::2], strict=False))
-        out = tmp_path / "out" / value["--out"].split("/")[-1]
-        _fake_results(out, value["--sampler"], value["--steps"], value["--dtype"])
+    def fake_run_sweep(config):
+        calls.append(config)
+        g = config.generation
+        _fake_results(config.output.out, g.sampler, g.steps, g.dtype)
         return {"generated": 8, "generation_seconds": 4.0}
 
     monkeypatch.setattr("bench.sweep.run_sweep", fake_run_sweep)
@@ -85,12 +84,15 @@ def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, cap
     assert sq.main(argv) == 0
     assert len(calls) == 4
     first = calls[0]
-    for flag, value in [("--sampler", "ancestral"), ("--steps", "100"), ("--dtype", "float32"),
-                        ("--metrics", "fid,caption_match,attribute_match,clip_score"),
-                        ("--num-samples", "8"),
-                        ("--extractor", "glide-bench-synth"), ("--method", "cfg")]:  # fmt: skip
-        assert first[first.index(flag) + 1] == value
-    assert calls[3][calls[3].index("--dtype") + 1] == "bfloat16"
+    assert first.generation.sampler == "ancestral" and first.generation.steps == "100"
+    assert first.generation.dtype == "float32" and first.methods == ("cfg",)
+    assert first.scales == (3.0,) and first.num_samples == 8
+    assert first.judges.metrics == ("fid", "caption_match", "attribute_match", "clip_score")
+    assert first.judges.extractor == "glide-bench-synth"
+    assert first.captions.synthetic_split == "val"  # a tuning tool: never the test split
+    assert first.output.out == tmp_path / "out" / "ancestral-100-float32"
+    assert not first.output.progress
+    assert calls[3].generation.dtype == "bfloat16"
     text = capsys.readouterr().out
     assert "| ancestral 100 fp32 | 0.50 |" in text and "dpm++2m 10 bf16" in text
     table = pd.read_csv(tmp_path / "out" / "quality.csv")
@@ -104,7 +106,7 @@ def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, cap
     calls.clear()
     monkeypatch.setattr(
         "bench.sweep.run_sweep",
-        lambda argv: calls.append(argv) or {"generated": 0, "generation_seconds": 0.0},
+        lambda config: calls.append(config) or {"generated": 0, "generation_seconds": 0.0},
     )
     assert sq.main(argv) == 0
     assert "| ancestral 100 fp32 | 0.50 |" in capsys.readouterr().out

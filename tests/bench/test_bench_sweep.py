@@ -299,3 +299,128 @@ def test_default_caption_source_is_the_synthetic_set(tmp_path, test_extractor, c
     assert len(manifest_lines(folder)) == 8
     assert main([*argv, "--num-samples", "30"]) == 2
     assert "raise --synthetic-val-size" in capsys.readouterr().err
+
+
+# -- the typed configuration (bench.sweep_config / bench.sweep_options) ----------------------
+
+
+def test_config_from_args_and_back(tmp_path):
+    from bench.sweep_options import config_from_args, config_to_argv
+
+    argv = [
+        "--method", "clip", "--method", "cfg", "--scales", "0,1.5,0.1", "--num-samples", "7",
+        "--seed", "4", "--generator", "toy", "--sampler", "ddim", "--steps", "ddim9",
+        "--batch-size", "3", "--metrics", "fid,clip_score", "--clip-model", "ViT-B-16",
+        "--clip-pretrained", str(tmp_path / "w.pt"), "--upsample-temp", "0.9",
+        "--resolution", "256", "--dtype", "bfloat16", "--synthetic-split", "val",
+        "--out", str(tmp_path / "o"), "--no-progress", "--allow-embedded-judges",
+    ]  # fmt: skip
+    config = config_from_args(argv)
+    assert config.methods == ("clip", "cfg") and config.scales == (0.0, 1.5, 0.1)
+    assert config.generation.resolution == 256 and config.generation.steps == "ddim9"
+    assert config.judges.metrics == ("fid", "clip_score") and config.judges.allow_embedded_judges
+    assert not config.output.progress and config.captions.synthetic_split == "val"
+    assert config.command_line == tuple(argv)
+    again = config_to_argv(config)
+    assert config_from_args(again) == config
+    # defaults are left out of the rendered command line
+    assert config_to_argv(config_from_args([])) == []
+    assert config_from_args(["--metrics", "none"]).judges.metrics == ()
+    assert config_from_args([]).judges.metrics is None  # every metric that applies
+
+
+def test_recorded_command_line_follows_the_config(tmp_path):
+    from dataclasses import replace
+
+    from bench.sweep_options import config_from_args, recorded_argv
+
+    argv = ["--method", "cfg,clip", "--scales", "1,2", "--out", str(tmp_path)]
+    config = config_from_args(argv)
+    assert recorded_argv(config) == argv  # as given, spelling kept
+    changed = replace(config, seed=9)
+    assert changed == replace(config_from_args(argv), seed=9)  # command_line is not compared
+    assert recorded_argv(changed) == [
+        "--method", "cfg,clip", "--scales", "1,2", "--seed", "9", "--out", str(tmp_path),
+    ]  # fmt: skip
+
+
+def test_paper_parity_defaults_and_deviations(coco):
+    from bench.sweep_config import PAPER_PARITY
+    from bench.sweep_options import config_from_args
+
+    captions, images = coco
+    base = ["--paper-parity", "--coco-captions", str(captions), "--coco-images", str(images)]
+    config = config_from_args(base)
+    assert config.parity_values() == PAPER_PARITY and config.deviations_from_paper() == {}
+    quickgelu = config_from_args([*base, "--clip-model", "ViT-B-16-quickgelu", "--steps", "250"])
+    assert quickgelu.deviations_from_paper() == {}  # the paper's CLIP, the paper's steps
+    deviating = config_from_args([*base, "--steps", "50", "--reference", "subset"])
+    assert deviating.deviations_from_paper() == {
+        "steps": {"paper": "250", "used": "50"},
+        "reference": {"paper": "all", "used": "subset"},
+    }
+    assert config_from_args(["--steps", "50"]).deviations_from_paper() == {}
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda c: c.SweepConfig(methods=("dalle",)), "--method: unknown method 'dalle'"),
+        (lambda c: c.SweepConfig(scales=(1.0, -1.0)), "--scales: -1.0"),
+        (lambda c: c.SweepConfig(scales=(2.0, 2.0)), "list each scale once"),
+        (lambda c: c.SweepConfig(num_samples=0), "--num-samples: 0"),
+        (lambda c: c.SweepConfig(paper_parity=True), "--paper-parity"),
+        (lambda c: c.CaptionOptions(coco_captions=Path("x.json")), "go together"),
+        (lambda c: c.GenerationOptions(sampler="euler"), "--sampler: 'euler'"),
+        (lambda c: c.GenerationOptions(steps="many"), "--steps: 'many'"),
+        (lambda c: c.GenerationOptions(batch_size=0), "--batch-size: 0"),
+        (lambda c: c.JudgeOptions(fid_splits=0), "--fid-splits: 0"),
+        (lambda c: c.JudgeOptions(clip_model="embedded", clip_pretrained=Path("w")), "ARCH"),
+        (lambda c: c.OutputOptions(grid_rows=0), "--grid-rows: 0"),
+    ],
+)
+def test_config_built_in_code_is_checked(build, message):
+    from bench import sweep_config
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match=message.replace("(", r"\(")):
+        build(sweep_config)
+
+
+def test_run_sweep_takes_a_config_and_writes_sweep_json_once(coco, tmp_path, monkeypatch):
+    """A sweep built in code: sweep.json is written once per invocation, atomically, and records
+    a command line that rebuilds the config."""
+    from bench import sweep as sweep_module
+    from bench.sweep_config import (
+        CaptionOptions,
+        GenerationOptions,
+        JudgeOptions,
+        OutputOptions,
+        SweepConfig,
+    )
+    from bench.sweep_options import config_from_args
+
+    captions, images = coco
+    config = SweepConfig(
+        scales=(1.0, 2.0),
+        num_samples=6,
+        captions=CaptionOptions(coco_captions=captions, coco_images=images),
+        generation=GenerationOptions(generator="toy", steps="2", batch_size=4),
+        judges=JudgeOptions(metrics=()),
+        output=OutputOptions(out=tmp_path / "o", cache_dir=tmp_path / "c", progress=False),
+    )
+    writes = []
+    real_write = sweep_module.atomic_write_text
+
+    def counting_write(path, text):
+        writes.append(Path(path).name)
+        return real_write(path, text)
+
+    monkeypatch.setattr(sweep_module, "atomic_write_text", counting_write)
+    summary = sweep_module.run_sweep(config)
+    assert summary["generated"] == 12 and "results" not in summary
+    assert writes == ["sweep.json"]
+    record = json.loads((tmp_path / "o" / "sweep.json").read_text())
+    assert record["command"].startswith("python -m bench.sweep --scales 1,2 --num-samples 6 ")
+    assert config_from_args(record["argv"]) == config
+    assert [r["label"] for r in record["runs"]] == ["cfg@1", "cfg@2"]

@@ -50,18 +50,17 @@ def test_val_on_request_and_train_refused(tmp_path):
 
 
 def test_the_demos_sweep_reads_test_captions_and_test_reference_images(tmp_path):
-    """The sweep command the demo runs, resolved up to its caption set (nothing generated)."""
+    """The sweep the demo runs, resolved up to its caption set (nothing generated)."""
+    from dataclasses import replace
+
     from bench import sweep
-    from bench.sweep_options import build_parser, resolve
 
     demo_args = demo.build_parser().parse_args(["--out", str(tmp_path / "d"), "--num-samples", "5"])
-    argv = demo.demo_sweep_argv(demo_args)
-    assert not any(a.startswith("--coco") for a in argv)  # the default caption source
-    args = build_parser().parse_args(
-        [*argv, "--synthetic-val-size", "8", "--cache-dir", str(tmp_path / "c")]
-    )
-    values = resolve(args).values
-    captions = sweep._caption_set(args, values, tmp_path / "c")
+    config = demo.demo_sweep_config(demo_args)
+    assert config.captions.coco_captions is None  # the default caption source
+    assert config.captions.synthetic_split == "test"
+    config = replace(config, captions=replace(config.captions, synthetic_val_size=8))
+    captions = sweep.resolve_captions(config, tmp_path / "c")
     assert captions.source["kind"] == "synthetic"
     assert captions.source["captions_file"].endswith("captions_test.json")
     assert captions.images_dir.name == "test"
