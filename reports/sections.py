@@ -71,7 +71,7 @@ def metrics_section(view: ResultsView) -> Section:
         "One row per run (guidance method and scale); one column per metric. "
         "↓ lower is better, ↑ higher is better. Bold with a ▲ marks the best value of each "
         "column across all runs. Below each value: its interval from the results table "
-        '(how each interval is made is listed under "What was evaluated").'
+        '(how each interval is made is listed in the appendix, What was evaluated).'
     )
     if view.real is not None:
         legend += (
