@@ -1,7 +1,7 @@
 """The tidy results table: one row per (run, metric), written as CSV and Parquet.
 
-Columns (CONTRACTS.md): run_id, method, scale, label, metric, display_name, value, ci_low,
-ci_high, n, lower_is_better, extractor, resize, notes (``resize``: how the fidelity
+Columns (CONTRACTS.md "Results table"): run_id, method, scale, label, metric, display_name,
+value, ci_low, ci_high, n, lower_is_better, extractor, resize, notes (``resize``: how the fidelity
 extractor's inputs were resized, empty for the other metrics). ``value`` may be NaN only
 with a note saying why. All fidelity metrics in one table come from one feature extractor
 (checked here).
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.images import atomic_write_bytes
 from bench.metrics.registry import METRICS, MetricResult
 from bench.spec import RunSpec
+from glide.io import atomic_write_bytes
 
 COLUMNS = [
     "run_id",

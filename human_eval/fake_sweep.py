@@ -1,7 +1,11 @@
-"""Tiny stand-in run folders (random PNGs + spec.json + manifest.jsonl, CONTRACTS layout).
+"""Tiny stand-in run folders (random PNGs + spec.json + manifest.jsonl, CONTRACTS.md
+"Run folders").
 
 For tests, the load test and trying the app without a sweep: ``make_sweep(out, conditions)``
-writes ``out/runs/<run_id>/`` for each (method, scale) with the same captions and seeds.
+writes ``out/runs/<run_id>/`` for each (method, scale) with the same captions and seeds. The
+manifest lines carry every key bench writes; spec.json holds the keys a reader needs (run_id,
+label, method, scale, num_samples) and a few settings, not a full bench RunSpec (images are
+``size`` pixels, smaller than any real resolution, so the tests stay fast).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from bench.runfolder import image_name
 
 CAPTIONS = (
     "a red cube on a blue floor",
@@ -53,13 +59,14 @@ def make_run_folder(
         digest = hashlib.sha256(f"{seed}/{label}/{i}".encode()).digest()
         rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
         pixels = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
-        file = f"images/{i:05d}.png"
+        file = image_name(i, len(captions))
         Image.fromarray(pixels).save(run_dir / file)
         lines.append(
             json.dumps(
                 {
                     "index": i,
                     "caption_id": i,
+                    "image_id": i,
                     "caption": caption,
                     "seed": seed * 100003 + i,
                     "file": file,
