@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import BenchError
+from glide.sampling import SAMPLERS  # the sampler registry (its keys are the names)
 
 METHODS: tuple[str, ...] = ("cfg", "clip")
-SAMPLERS: tuple[str, ...] = ("ancestral", "ddim", "dpm++2m", "dpm++2m-sde")
 RESOLUTIONS: tuple[int, ...] = (64, 256)
 SPEC_VERSION = 1
 _STEPS_RE = re.compile(r"^(?:[1-9][0-9]*|ddim[1-9][0-9]*|fast27)$")

@@ -32,7 +32,6 @@ This is the package's only disk/network I/O besides the tokenizer vocabularies.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -51,7 +50,7 @@ from torch import nn
 
 from glide.config import CLIPConfig, UNetConfig
 from glide.errors import CheckpointError, GlideError
-from glide.io import atomic_write
+from glide.io import atomic_write, sha256_file
 
 __all__ = [
     "BASE_URL_ENV",
@@ -73,7 +72,6 @@ __all__ = [
     "register_checkpoint",
     "resolve_checkpoint",
     "save_checkpoint",
-    "sha256_file",
     "write_options_file",
 ]
 
@@ -172,15 +170,6 @@ def default_cache_dir() -> Path:
     """``$GLIDE_CACHE_DIR``, else ``~/.cache/glide-bench``."""
     env = os.environ.get("GLIDE_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "glide-bench"
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_options_file(checkpoints_dir: str | Path) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Checking a ``--device`` before anything is loaded onto it."""
+"""Devices and dtypes: checking a ``--device`` before anything is loaded onto it, and the dtype
+names that the CLIs and the inference fast path accept."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import torch
 
 from glide.errors import GlideError
 
-__all__ = ["check_device"]
+__all__ = ["DTYPES", "check_device"]
+
+#: dtype name (as in ``--dtype``) -> torch dtype
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def check_device(device: str, option: str = "--device") -> str:

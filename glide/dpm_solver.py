@@ -1,51 +1,40 @@
-"""DPM-Solver++(2M): a second-order multistep ODE sampler (Lu et al. 2022, "DPM-Solver++: Fast
-Solver for Guided Sampling of Diffusion Probabilistic Models", algorithm 2).
+"""DPM-Solver++(2M) and its SDE form (Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided
+Sampling of Diffusion Probabilistic Models"), on the samplers' shared loop
+(:func:`glide.sampling.sample_loop`), registered as samplers "dpm++2m" and "dpm++2m-sde".
 
-It integrates the probability-flow ODE of the diffusion in its data-prediction form, over the
-half log-SNR ``lambda_t = log(alpha_t / sigma_t)`` with ``alpha_t = sqrt(abar_t)`` and
-``sigma_t = sqrt(1 - abar_t)``. With x0_i the (clamped) data prediction at step i and
-``h_i = lambda_{t_i} - lambda_{t_{i-1}}`` (eq. 8-9 / algorithm 2):
+The ODE solver (:func:`sample_dpmpp_2m`, algorithm 2) integrates the probability-flow ODE of the
+diffusion in its data-prediction form, over the half log-SNR ``lambda_t = log(alpha_t /
+sigma_t)`` with ``alpha_t = sqrt(abar_t)`` and ``sigma_t = sqrt(1 - abar_t)``. With x0_i the
+(clamped) data prediction at step i and ``h_i = lambda_{t_i} - lambda_{t_{i-1}}`` (eq. 8-9):
 
     first step:  x_{t_1} = (sigma_{t_1} / sigma_{t_0}) x_{t_0} - alpha_{t_1} (e^{-h_1} - 1) x0_0
     later steps: r_i = h_{i-1} / h_i,  D_i = (1 + 1/(2 r_i)) x0_{i-1} - 1/(2 r_i) x0_{i-2},
                  x_{t_i} = (sigma_{t_i}/sigma_{t_{i-1}}) x_{t_{i-1}} - alpha_{t_i} (e^{-h_i}-1) D_i
 
-The time grid is the respaced process ``d`` itself: the network is evaluated once at each kept
-timestep, from the noisiest down to original step 0, exactly like DDIM with the same respacing
-(the same number of network evaluations). The last step goes to abar = 1 (sigma = 0,
-lambda = inf), where the update reduces to the data prediction itself (as DDIM's last step).
-
-``lower_order_final`` (default on; the paper's recommendation for few steps): the step INTO
-original step 0 is first order. GLIDE's respacings are uniform in t, so in lambda that last
-interval is several times longer than the one before it (h = 3.4 after 0.7 at 10 steps, 2.7
-after 0.6 at 20, cosine schedule); the second-order extrapolation over it, with weight
-1/(2r) = 2.2-2.5 on the difference of the last two data predictions, overshoots. On a Gaussian
-toy problem with a known exact ODE solution this keeps 10-20 steps well ahead of DDIM;
-without it the method is second order asymptotically but worse than DDIM at 10-20 steps.
-
-GLIDE's learned-variance network is used as an eps model: only the eps half of its output is
-read (x0 = (x_t - sigma eps) / alpha, optionally ``denoised_fn``, then clamped to [-1, 1] when
-``clip_denoised``, as GLIDE's samplers do). A CLIP ``cond_fn`` acts in score form, exactly as on
-the DDIM path (``GaussianDiffusion.condition_score``: eps' = eps - sqrt(1 - abar) grad).
-Classifier-free guidance is a denoiser wrapper (:func:`glide.guidance.classifier_free`).
-
-The sampler is deterministic given x_T (``noise``, or drawn from ``generators``); it draws no
-other randomness.
-
-DPM-Solver++(2M) SDE (:func:`sample_dpmpp_2m_sde`; Lu et al. 2022, the SDE solver of section 5
-in its data-prediction form, with the same second-order data term ``D_i``): the reverse SDE
-instead of the ODE, so each step also adds fresh noise. With ``eta`` in [0, 1] scaling the
-stochasticity (``eta = 1``: the reverse SDE; ``eta = 0``: exactly the ODE solver above):
+The SDE solver (:func:`sample_dpmpp_2m_sde`; the SDE solver of section 5 in data-prediction
+form, with the same D_i) follows the reverse SDE instead, adding fresh noise at each step;
+``eta`` in [0, 1] scales the stochasticity (1: the reverse SDE; 0: exactly the ODE solver):
 
     x_{t_i} = (sigma_{t_i}/sigma_{t_{i-1}}) e^{-eta h_i} x_{t_{i-1}}
               + alpha_{t_i} (1 - e^{-(1 + eta) h_i}) D_i
               + sigma_{t_i} sqrt(1 - e^{-2 eta h_i}) z_i
 
-The fresh noise re-randomises what the data predictions leave behind, as ancestral sampling
-does: where a network's x0 prediction at the highest noise levels carries high-frequency
-errors, the ODE solvers (this one and DDIM) keep them as grain in the final image, and the SDE
-solver does not (measured on the embedded default; README, Performance). The noise of each
-step comes from the same per-row generators as x_T, so a sample does not depend on its batch.
+Contract:
+
+- The time grid is the respaced process ``d`` itself (at least 2 steps, ending at original
+  step 0): one network evaluation per kept timestep, as DDIM with the same respacing. The last
+  step goes to abar = 1 (sigma = 0, lambda = inf), where the update is the data prediction.
+- ``lower_order_final`` (default on): the step INTO original step 0 is first order. With
+  GLIDE's respacings (uniform in t) that last interval is several times longer in lambda than
+  the one before, and the second-order extrapolation over it overshoots.
+- GLIDE's learned-variance network is used as an eps model: only the eps half of its output is
+  read (x0 = (x_t - sigma eps) / alpha, then ``denoised_fn``, then the [-1, 1] clamp when
+  ``clip_denoised``). A CLIP ``cond_fn`` acts in score form, as on the DDIM path
+  (``GaussianDiffusion.condition_score``); classifier-free guidance is a denoiser wrapper.
+- Randomness as every sampler (:mod:`glide.sampling`): x_T from ``noise`` or ``generators``;
+  the SDE solver's step noise from ``noise_sampler(i)`` or the same per-row generators, drawn
+  at every step but the last (into sigma = 0, which adds none). The ODE solver draws nothing
+  after x_T.
 """
 
 from __future__ import annotations
@@ -56,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from glide.diffusion import DenoisedFn, GaussianDiffusion
 from glide.errors import GlideError
@@ -65,10 +53,11 @@ from glide.sampling import (
     CondFn,
     Denoiser,
     Generators,
-    _call_denoiser,
-    _default_generators,
-    initial_noise,
-    randn_rows,
+    NoiseSampler,
+    StepNoise,
+    call_denoiser,
+    register_sampler,
+    sample_loop,
 )
 
 __all__ = ["dpm_solver_coefficients", "sample_dpmpp_2m", "sample_dpmpp_2m_sde"]
@@ -108,12 +97,17 @@ def _check_process(d: GaussianDiffusion) -> None:
         )
 
 
+@register_sampler(
+    "dpm++2m", stochastic=False,
+    description="DPM-Solver++(2M), deterministic given x_T, meant for 10-20 steps",
+)  # fmt: skip
 def sample_dpmpp_2m(
     denoiser: Denoiser,
     d: GaussianDiffusion,
     shape: Sequence[int],
     *,
     noise: torch.Tensor | None = None,
+    noise_sampler: NoiseSampler | None = None,
     generators: Generators = None,
     cond: Mapping[str, Any] | None = None,
     cond_fn: CondFn | None = None,
@@ -128,22 +122,27 @@ def sample_dpmpp_2m(
     """DPM-Solver++(2M) over the respaced steps of ``d``; returns x_0 [N, C, H, W].
 
     ``denoiser(x_t [N,C,H,W], t [N] original timesteps, **cond) -> [N, 2C, H, W]`` (eps first;
-    the variance half is ignored). ``noise``: x_T [N, C, H, W] (else drawn from
-    ``generators``: one per row, so a sample depends only on its own generator).
-    ``cond_fn(x_t, t, **cond) -> grad log p(y | x_t)`` is applied in score form;
-    ``denoised_fn(x_0) -> x_0`` edits each data prediction before the clamp.
+    the variance half is ignored). ``noise``/``generators``: x_T, as every sampler
+    (``noise_sampler`` is accepted for the common signature and never called: the ODE solver
+    draws no step noise). ``cond_fn(x_t, t, **cond) -> grad log p(y | x_t)`` is applied in
+    score form; ``denoised_fn(x_0) -> x_0`` edits each data prediction before the clamp.
     ``lower_order_final``: first-order step into original step 0 (module docstring).
-    ``callback(info)`` after each step with step, index, t, x_t, sample, pred_xstart.
+    ``callback(info)`` after each step with step, index, t, x_t, sample, pred_xstart, noise.
     Steps: ``d.num_timesteps`` (>= 2) network evaluations.
     """
     return sample_dpmpp_2m_sde(
-        denoiser, d, shape, eta=0.0, noise=noise, generators=generators, cond=cond,
-        cond_fn=cond_fn, denoised_fn=denoised_fn, clip_denoised=clip_denoised,
-        lower_order_final=lower_order_final, callback=callback, progress=progress,
-        device=device, dtype=dtype,
+        denoiser, d, shape, eta=0.0, noise=noise, noise_sampler=noise_sampler,
+        generators=generators, cond=cond, cond_fn=cond_fn, denoised_fn=denoised_fn,
+        clip_denoised=clip_denoised, lower_order_final=lower_order_final, callback=callback,
+        progress=progress, device=device, dtype=dtype,
     )  # fmt: skip
 
 
+@register_sampler(
+    "dpm++2m-sde", stochastic=True,
+    description="DPM-Solver++(2M) SDE, its stochastic form (fresh noise at every step), also "
+    "for 10-20 steps",
+)  # fmt: skip
 def sample_dpmpp_2m_sde(
     denoiser: Denoiser,
     d: GaussianDiffusion,
@@ -151,6 +150,7 @@ def sample_dpmpp_2m_sde(
     *,
     eta: float = 1.0,
     noise: torch.Tensor | None = None,
+    noise_sampler: NoiseSampler | None = None,
     generators: Generators = None,
     cond: Mapping[str, Any] | None = None,
     cond_fn: CondFn | None = None,
@@ -166,9 +166,9 @@ def sample_dpmpp_2m_sde(
 
     Arguments as :func:`sample_dpmpp_2m`, plus ``eta`` in [0, 1]: the share of the reverse
     SDE's noise (1, the default: the SDE; 0: the ODE solver, identical to
-    :func:`sample_dpmpp_2m`). Each step's noise is drawn from ``generators`` (one per row, after
-    x_T), so a sample depends only on its own generator. Steps: ``d.num_timesteps`` (>= 2)
-    network evaluations, as the ODE solver.
+    :func:`sample_dpmpp_2m`). The noise of step i (all but the last) is ``noise_sampler(i)``,
+    else drawn from ``generators`` (one per row, after x_T), so a sample depends only on its
+    own generator. Steps: ``d.num_timesteps`` (>= 2) network evaluations, as the ODE solver.
     """
     if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
         raise GlideError(
@@ -177,53 +177,42 @@ def sample_dpmpp_2m_sde(
         )
     eta = float(eta)
     _check_process(d)
-    if noise is None or eta > 0.0:
-        generators = _default_generators(generators, shape, device)
-    shape, x, device = initial_noise(shape, noise, generators, device, dtype)
     cond = dict(cond or {})
     coef = dpm_solver_coefficients(d)
     alpha, sigma, lam = coef["alpha"], coef["sigma"], coef["lambda"]
-    K = d.num_timesteps
-    prev_x0: torch.Tensor | None = None
-    prev_h = 0.0
-    with torch.no_grad():
-        desc = "dpm++2m-sde" if eta > 0.0 else "dpm++2m"
-        for i in tqdm(range(K), desc=desc, disable=not progress, leave=False):
-            index = K - 1 - i
-            t = torch.full((shape[0],), index, dtype=torch.long, device=x.device)
-            t_orig = d.original_timesteps(t)
-            model_out = _call_denoiser(denoiser, x, t_orig, cond)
-            out = d.p_mean_variance(model_out, x, t, clip_denoised, denoised_fn)
-            if cond_fn is not None:
-                out = d.condition_score(out, x, t, cond_fn(x, t_orig, **cond))
-            x0 = out["pred_xstart"]
-            nxt = index - 1  # -1: the clean end (abar = 1)
-            if nxt < 0:
-                sample = x0  # sigma_next = 0: the update is the data prediction itself
-                h = math.inf
+    previous: dict[str, Any] = {"x0": None, "h": 0.0}  # the last step's data prediction and h
+
+    def step(x: torch.Tensor, index: int, step_noise: StepNoise) -> dict[str, torch.Tensor]:
+        t = torch.full((x.shape[0],), index, dtype=torch.long, device=x.device)
+        t_orig = d.original_timesteps(t)
+        out = d.p_mean_variance(
+            call_denoiser(denoiser, x, t_orig, cond), x, t, clip_denoised, denoised_fn
+        )
+        if cond_fn is not None:
+            out = d.condition_score(out, x, t, cond_fn(x, t_orig, **cond))
+        x0 = out["pred_xstart"]
+        nxt = index - 1  # -1: the clean end (abar = 1)
+        if nxt < 0:
+            sample = x0  # sigma_next = 0: the update is the data prediction itself
+            h = math.inf
+        else:
+            h = float(lam[nxt] - lam[index])
+            prev_x0 = previous["x0"]
+            if prev_x0 is None or (lower_order_final and nxt == 0):
+                data = x0  # first order (DPM-Solver++(1), the same update as DDIM)
             else:
-                h = float(lam[nxt] - lam[index])
-                if prev_x0 is None or (lower_order_final and nxt == 0):
-                    data = x0  # first order (DPM-Solver++(1), the same update as DDIM)
-                else:
-                    r = prev_h / h
-                    data = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
-                ratio = float(sigma[nxt] / sigma[index] * math.exp(-eta * h))
-                sample = ratio * x - float(alpha[nxt] * math.expm1(-(1.0 + eta) * h)) * data
-                if eta > 0.0:
-                    z = randn_rows(shape, generators, device=x.device, dtype=x.dtype)
-                    sample = sample + float(sigma[nxt] * math.sqrt(-math.expm1(-2 * eta * h))) * z
-            sample = sample.to(x.dtype)
-            if callback is not None:
-                callback(
-                    {
-                        "step": i,
-                        "index": index,
-                        "t": int(d.timestep_map[index]),
-                        "x_t": x,
-                        "sample": sample,
-                        "pred_xstart": x0,
-                    }
-                )
-            prev_x0, prev_h, x = x0, h, sample
-    return x
+                r = previous["h"] / h
+                data = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
+            ratio = float(sigma[nxt] / sigma[index] * math.exp(-eta * h))
+            sample = ratio * x - float(alpha[nxt] * math.expm1(-(1.0 + eta) * h)) * data
+            if eta > 0.0:
+                scale = float(sigma[nxt] * math.sqrt(-math.expm1(-2 * eta * h)))
+                sample = sample + scale * step_noise()
+        previous["x0"], previous["h"] = x0, h
+        return {"sample": sample.to(x.dtype), "pred_xstart": x0}
+
+    return sample_loop(
+        step, d, shape, noise=noise, noise_sampler=noise_sampler, generators=generators,
+        callback=callback, progress=progress, device=device, dtype=dtype,
+        desc="dpm++2m-sde" if eta > 0.0 else "dpm++2m",
+    )  # fmt: skip

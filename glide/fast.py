@@ -1,24 +1,20 @@
-"""The inference fast path (issue 8): reduced precision, attention kernel, memory layout, compile.
+"""The inference fast path: reduced precision, attention kernel, memory layout, compile.
 
 Applied to a loaded GLIDE U-Net by :func:`apply_fast_path`; the sampling math around the
 network stays float32 (the network casts its output back to the input dtype), and the caption
 encodings are computed once per sample by the pipeline, not at every step.
 
-What each knob does on the development CPU (AMD EPYC with AVX-512 BF16, 2 threads, full-size
-base, CFG batch 2; measured with ``python -m bench.perf``, see the README "Performance"):
+The knobs of :class:`FastPath`:
 
-- ``dtype="bfloat16"``: weights and activations in bf16; oneDNN's bf16 convolutions are about
-  twice as fast as float32. Normalisations and softmaxes still accumulate in float32
-  (glide.nn). Casting the weights once is faster than ``torch.autocast`` (which re-casts every
-  weight at every call). On CUDA, "float16" or "bfloat16".
-- ``attention``: "math" or "sdpa" (``F.scaled_dot_product_attention``). On this CPU the fused
-  kernel alone is 2x faster than "math" in float32 at the 32x32 attention layers (3% of the
-  whole step), but slower in bf16 (where "math" runs its softmax as one bf16 kernel that
-  accumulates in float32), so the CPU default is "math".
+- ``dtype``: weights and activations in "bfloat16" or "float16" (normalisations and softmaxes
+  still accumulate in float32, glide.nn); the weights are cast once, not per call as
+  ``torch.autocast`` would.
+- ``attention``: "math" or "sdpa" (``F.scaled_dot_product_attention``).
 - ``channels_last``: NHWC activations for the convolutions (oneDNN's native layout).
-- ``compile``: ``torch.compile`` of the forward with freezing (off by default: about two and a
-  half minutes of compilation on one thread, and no consistent gain measured here: 2.347 vs
-  2.354 s per step in one bench.perf run, 2.33 vs 2.60 s in an earlier probe).
+- ``compile``: ``torch.compile`` of the forward with freezing (off by default).
+
+:func:`default_fast_path` picks the settings for a device (README, "Performance", has the
+measurements behind them).
 """
 
 from __future__ import annotations
@@ -28,20 +24,18 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from glide.devices import DTYPES
 from glide.errors import GlideError
 from glide.nn import ATTENTION_KERNELS
 from glide.unet import AttentionBlock
 
 __all__ = [
-    "DTYPES",
     "FastPath",
     "apply_fast_path",
     "cpu_has_bf16",
     "default_fast_path",
     "fast_path_for",
 ]
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(frozen=True)

@@ -25,16 +25,15 @@ import torch
 from torch import nn
 
 from glide.diffusion import create_diffusion
-from glide.dpm_solver import sample_dpmpp_2m, sample_dpmpp_2m_sde
 from glide.errors import GlideError
 from glide.guidance import check_inpaint_inputs, classifier_free, clip_guidance, inpaint_denoised_fn
-from glide.sampling import randn_rows, sample_ancestral, sample_ddim
+from glide.io import sha256_file
+from glide.sampling import SAMPLERS, get_sampler, randn_rows  # SAMPLERS: re-exported
 from glide.tokenizer import get_glide_tokenizer
 
 __all__ = ["GUIDANCE", "OFFICIAL", "SAMPLERS", "PipelineOutput", "Text2ImPipeline", "to_uint8"]
 
 GUIDANCE = ("cfg", "clip", "none")
-SAMPLERS = ("ancestral", "ddim", "dpm++2m", "dpm++2m-sde")
 OFFICIAL = "official"  # checkpoints_dir value: OpenAI's released files (download cache)
 
 
@@ -176,7 +175,6 @@ class Text2ImPipeline:
         """Checkpoint names, files, sha256 and options: for run metadata."""
         if self._description is not None:
             return self._description
-        from glide.checkpoints import sha256_file
 
         def unet(model: nn.Module) -> dict[str, Any]:
             path = getattr(model, "checkpoint_path", None)
@@ -264,14 +262,9 @@ class Text2ImPipeline:
                 )
             cond_fn = clip_guidance(self.clip, captions, scale)
         size = cfg.image_size
-        run = {
-            "ancestral": sample_ancestral,
-            "ddim": sample_ddim,
-            "dpm++2m": sample_dpmpp_2m,
-            "dpm++2m-sde": sample_dpmpp_2m_sde,
-        }[sampler]
-        kwargs = {"eta": eta} if sampler == "ddim" else {}
-        return run(
+        run = get_sampler(sampler)
+        kwargs = {"eta": eta} if run.takes_eta else {}
+        return run.fn(
             denoiser, d, (n, 3, size, size), noise=noise, generators=generators, cond=cond,
             cond_fn=cond_fn, denoised_fn=denoised_fn, progress=progress, device=device, **kwargs,
         )  # fmt: skip
@@ -305,8 +298,8 @@ class Text2ImPipeline:
         if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
             raise GlideError(f"seeds must be integers, got {list(seeds)[:5]}")
         _choice("guidance", guidance, GUIDANCE)
-        _choice("sampler", sampler, SAMPLERS)
-        _choice("upsample_sampler", upsample_sampler, SAMPLERS)
+        get_sampler(sampler, "sampler")
+        get_sampler(upsample_sampler, "upsample_sampler")
         if isinstance(scale, bool) or not isinstance(scale, (int, float)):
             raise GlideError(f"scale={scale!r} is invalid: expected a number such as 3.0")
         if not isinstance(upsample_temp, (int, float)) or not 0 < upsample_temp <= 2:
@@ -376,12 +369,10 @@ class Text2ImPipeline:
         """uint8 images [N, H, W, 3] (64x64, or 256x256 with ``upsample``).
 
         ``guidance``: "cfg" (classifier-free, ``scale``), "clip" (noised CLIP, ``scale``) or
-        "none" (the conditional model). ``sampler``: "ancestral", "ddim", "dpm++2m"
-        (DPM-Solver++(2M), deterministic given x_T, good at 10-20 steps; glide.dpm_solver) or
-        "dpm++2m-sde" (its stochastic SDE form, which does not keep the grain that the ODE
-        solvers leave where the network's high-noise x0 predictions are noisy).
-        ``sampler``/``steps``/``eta``: base-model sampling
-        (``steps`` is any respacing string: "100", "250", "ddim50", "fast27", ...). Upsampling:
+        "none" (the conditional model). ``sampler``: a name of ``glide.sampling.SAMPLERS``
+        ("ancestral", "ddim", "dpm++2m", "dpm++2m-sde"). ``sampler``/``steps``/``eta``:
+        base-model sampling (``steps`` is any respacing string: "100", "250", "ddim50",
+        "fast27", ...; ``eta`` goes to the samplers that take it, DDIM). Upsampling:
         ``upsample_steps`` with ``upsample_sampler`` (DDIM), x_T scaled by ``upsample_temp``.
         Inpainting pipelines take ``inpaint_image`` uint8 [N, H, W, 3] and ``inpaint_mask``
         [N, H, W] (1 = keep the source pixel, 0 = generate), resized to each stage's size.

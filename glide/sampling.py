@@ -1,14 +1,18 @@
-"""Samplers: small pure loops over a denoiser ``fn(x_t [N,C,H,W], t [N], **cond) -> [N,2C,H,W]``.
+"""Samplers: small pure loops over a denoiser ``fn(x_t [N,C,H,W], t [N], **cond) -> [N,2C,H,W]``,
+and the registry of samplers by name (:data:`SAMPLERS`) that the pipeline, the CLIs and bench read.
 
 ``t`` given to the denoiser (and to a ``cond_fn``) is always the ORIGINAL timestep index of the
 (possibly respaced) process ``d`` (``d.timestep_map``), as the reference's respacing wrapper does.
 
-Randomness (the only inputs that vary between runs):
+Every sampler runs on :func:`sample_loop` and takes the same randomness arguments (the only
+inputs that vary between runs):
 
 - ``noise``: x_T, [N, C, H, W]. Default: drawn first from the row's generator.
-- ``noise_sampler(step_index) -> [N, C, H, W]`` standard normal noise of each step, step_index
-  0..K-1 in sampling order (0 = the noisiest step). Called once per step, the last one included
-  (where the noise is not used), as the reference draws one per step.
+- ``noise_sampler(step_index) -> [N, C, H, W]`` standard normal noise of a step, step_index
+  0..K-1 in sampling order (0 = the noisiest step). Called at most once per step, in order, by
+  the steps that use fresh noise: ancestral and DDIM call it at every step, the last one
+  included (where the noise is not used), as the reference draws one per step; a step that adds
+  no noise (DPM-Solver++ into sigma = 0, the ODE solvers) does not call it.
 - ``generators``: one ``torch.Generator`` per row (noise drawn row by row, so a sample depends
   only on its own generator, never on its batch-mates), or a single generator for the whole
   batch (batch-dependent), or None, the default: row i gets its own generator seeded with i
@@ -19,11 +23,14 @@ CLIP guidance shifting mu by Sigma * grad, GLIDE eq. 4). DDIM (Song et al. 2020,
 x_{t-1} = sqrt(abar_{t-1}) x_0 + sqrt(1 - abar_{t-1} - sigma^2) eps + sigma z,
 sigma = eta sqrt((1-abar_{t-1})/(1-abar_t)) sqrt(1 - abar_t/abar_{t-1}); eps is re-derived from
 the (clamped) x_0, and a ``cond_fn`` acts in score form (eps -= sqrt(1-abar_t) grad).
+DPM-Solver++(2M) and its SDE form live in :mod:`glide.dpm_solver`, on the same loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -33,13 +40,25 @@ from glide.diffusion import DenoisedFn, GaussianDiffusion
 from glide.errors import GlideError
 
 __all__ = [
+    "SAMPLERS",
+    "Callback",
+    "CondFn",
     "Denoiser",
+    "Generators",
+    "NoiseSampler",
+    "Sampler",
+    "StepNoise",
+    "call_denoiser",
     "ddim_step",
+    "get_sampler",
+    "initial_noise",
     "p_sample_step",
     "randn_rows",
+    "register_sampler",
     "row_generators",
     "sample_ancestral",
     "sample_ddim",
+    "sample_loop",
 ]
 
 Denoiser = Callable[..., torch.Tensor]
@@ -47,19 +66,18 @@ CondFn = Callable[..., torch.Tensor]
 NoiseSampler = Callable[[int], torch.Tensor]
 Generators = Sequence[torch.Generator] | torch.Generator | None
 Callback = Callable[[dict[str, Any]], None]
+StepNoise = Callable[[], torch.Tensor]
+"""The fresh standard normal noise [N, C, H, W] of the current step, drawn on the first call."""
+Step = Callable[[torch.Tensor, int, StepNoise], dict[str, torch.Tensor]]
+"""``step(x_t, index, step_noise) -> {"sample": x_{t-1}, "pred_xstart": x_0}``."""
+
+
+# ----- randomness ---------------------------------------------------------------------------
 
 
 def row_generators(n: int, device: torch.device | str = "cpu", seed: int = 0) -> list:
     """``n`` generators on ``device``, row i seeded with ``seed + i`` (the samplers' default)."""
     return [torch.Generator(device=device).manual_seed(seed + i) for i in range(n)]
-
-
-def _default_generators(
-    generators: Generators, shape: Sequence[int], device: torch.device | str | None
-) -> Generators:
-    if generators is not None or len(shape) != 4:
-        return generators  # (a bad shape is reported by initial_noise)
-    return row_generators(int(shape[0]), device or "cpu")
 
 
 def randn_rows(
@@ -84,9 +102,34 @@ def randn_rows(
     return torch.stack(rows).to(device)
 
 
-def _call_denoiser(
+def initial_noise(
+    shape: Sequence[int],
+    noise: torch.Tensor | None,
+    generators: Generators,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> tuple[tuple[int, ...], torch.Tensor, torch.device | str]:
+    """Checked ``(shape, x_T, device)`` of a sampling loop: ``noise`` itself (on ``device`` when
+    given, else its own) or one standard normal row per generator."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 4:
+        raise GlideError(f"shape={shape} is invalid: expected (N, C, H, W)")
+    if noise is not None:
+        if tuple(noise.shape) != shape:
+            raise GlideError(f"noise has shape {tuple(noise.shape)}; expected shape={shape}")
+        device = noise.device if device is None else device
+        return shape, noise.to(device=device, dtype=dtype), device
+    device = device or "cpu"
+    return shape, randn_rows(shape, generators, device=device, dtype=dtype), device
+
+
+# ----- the shared loop ----------------------------------------------------------------------
+
+
+def call_denoiser(
     denoiser: Denoiser, x: torch.Tensor, t_orig: torch.Tensor, cond: Mapping[str, Any]
 ) -> torch.Tensor:
+    """``denoiser(x, t_orig, **cond)``, checked to be [N, 2C, H, W] (eps and the variance half)."""
     out = denoiser(x, t_orig, **cond)
     if not isinstance(out, torch.Tensor) or out.shape != (x.shape[0], 2 * x.shape[1], *x.shape[2:]):
         raise GlideError(
@@ -94,6 +137,84 @@ def _call_denoiser(
             f"[N, 2C, H, W] = {(x.shape[0], 2 * x.shape[1], *x.shape[2:])} (eps and v)"
         )
     return out
+
+
+class _OnceNoise:
+    """The ``step_noise`` of step ``i``: ``draw(i)`` on the first call, the same tensor after."""
+
+    def __init__(self, draw: NoiseSampler, i: int) -> None:
+        self.draw, self.i = draw, i
+        self.value: torch.Tensor | None = None
+
+    def __call__(self) -> torch.Tensor:
+        if self.value is None:
+            self.value = self.draw(self.i)
+        return self.value
+
+
+def sample_loop(
+    step: Step,
+    d: GaussianDiffusion,
+    shape: Sequence[int],
+    *,
+    noise: torch.Tensor | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    generators: Generators = None,
+    callback: Callback | None = None,
+    progress: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    desc: str = "sampling",
+) -> torch.Tensor:
+    """The loop every sampler shares; returns x_0 [N, C, H, W].
+
+    x_T is ``noise`` or drawn from ``generators`` (module docstring); then for step i = 0..K-1
+    (``index`` = K-1-i of ``d``) ``step(x_t, index, step_noise)`` gives the next x. The step
+    calls ``step_noise()`` for the step's fresh noise if it uses any: ``noise_sampler(i)`` or,
+    without one, a draw from ``generators``; repeated calls return the same tensor.
+    ``callback(info)`` after each step with step, index, t, x_t, sample, pred_xstart and
+    noise (None where the step drew none).
+    """
+    if noise is not None and device is None:
+        device = noise.device
+    if generators is None and len(shape) == 4:  # (a bad shape is reported by initial_noise)
+        generators = row_generators(int(shape[0]), device or "cpu")
+    shape, x, device = initial_noise(shape, noise, generators, device, dtype)
+
+    def draw(i: int) -> torch.Tensor:
+        if noise_sampler is None:
+            return randn_rows(shape, generators, device=device, dtype=dtype)
+        z = noise_sampler(i)
+        if tuple(z.shape) != shape:
+            raise GlideError(
+                f"noise_sampler({i}) returned shape {tuple(z.shape)}; expected {shape}"
+            )
+        return z.to(device=device, dtype=dtype)
+
+    K = d.num_timesteps
+    bar = tqdm(range(K), desc=desc, disable=not progress, leave=False)
+    with torch.no_grad():
+        for i in bar:
+            index = K - 1 - i
+            step_noise = _OnceNoise(draw, i)
+            out = step(x, index, step_noise)
+            if callback is not None:
+                callback(
+                    {
+                        "step": i,
+                        "index": index,
+                        "t": int(d.timestep_map[index]),
+                        "x_t": x,
+                        "sample": out["sample"],
+                        "pred_xstart": out["pred_xstart"],
+                        "noise": step_noise.value,
+                    }
+                )
+            x = out["sample"]
+    return x
+
+
+# ----- ancestral and DDIM -------------------------------------------------------------------
 
 
 def p_sample_step(
@@ -113,7 +234,7 @@ def p_sample_step(
     t = torch.full((x.shape[0],), index, dtype=torch.long, device=x.device)
     t_orig = d.original_timesteps(t)
     out = d.p_mean_variance(
-        _call_denoiser(denoiser, x, t_orig, cond), x, t, clip_denoised, denoised_fn
+        call_denoiser(denoiser, x, t_orig, cond), x, t, clip_denoised, denoised_fn
     )
     mean = out["mean"]
     if cond_fn is not None:
@@ -143,7 +264,7 @@ def ddim_step(
     t = torch.full((x.shape[0],), index, dtype=torch.long, device=x.device)
     t_orig = d.original_timesteps(t)
     out = d.p_mean_variance(
-        _call_denoiser(denoiser, x, t_orig, cond), x, t, clip_denoised, denoised_fn
+        call_denoiser(denoiser, x, t_orig, cond), x, t, clip_denoised, denoised_fn
     )
     if cond_fn is not None:
         out = d.condition_score(out, x, t, cond_fn(x, t_orig, **cond))
@@ -155,78 +276,6 @@ def ddim_step(
     if index > 0:
         sample = sample + sigma * z
     return {"sample": sample.to(x.dtype), "pred_xstart": out["pred_xstart"]}
-
-
-def initial_noise(
-    shape: Sequence[int],
-    noise: torch.Tensor | None,
-    generators: Generators,
-    device: torch.device | str | None,
-    dtype: torch.dtype,
-) -> tuple[tuple[int, ...], torch.Tensor, torch.device | str]:
-    """Checked ``(shape, x_T, device)`` of a sampling loop: ``noise`` itself (on ``device`` when
-    given, else its own) or one standard normal row per generator."""
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 4:
-        raise GlideError(f"shape={shape} is invalid: expected (N, C, H, W)")
-    if noise is not None:
-        if tuple(noise.shape) != shape:
-            raise GlideError(f"noise has shape {tuple(noise.shape)}; expected shape={shape}")
-        device = noise.device if device is None else device
-        return shape, noise.to(device=device, dtype=dtype), device
-    device = device or "cpu"
-    return shape, randn_rows(shape, generators, device=device, dtype=dtype), device
-
-
-def _run(
-    step: Callable[..., dict[str, torch.Tensor]],
-    d: GaussianDiffusion,
-    shape: Sequence[int],
-    noise: torch.Tensor | None,
-    noise_sampler: NoiseSampler | None,
-    generators: Generators,
-    callback: Callback | None,
-    progress: bool,
-    device: torch.device | str | None,
-    dtype: torch.dtype,
-    desc: str,
-) -> torch.Tensor:
-    if noise is not None and device is None:
-        device = noise.device
-    generators = _default_generators(generators, shape, device)
-    shape, x, device = initial_noise(shape, noise, generators, device, dtype)
-
-    def step_noise(i: int) -> torch.Tensor:
-        if noise_sampler is None:
-            return randn_rows(shape, generators, device=device, dtype=dtype)
-        z = noise_sampler(i)
-        if tuple(z.shape) != shape:
-            raise GlideError(
-                f"noise_sampler({i}) returned shape {tuple(z.shape)}; expected {shape}"
-            )
-        return z.to(device=device, dtype=dtype)
-
-    K = d.num_timesteps
-    bar = tqdm(range(K), desc=desc, disable=not progress, leave=False)
-    with torch.no_grad():
-        for i in bar:
-            index = K - 1 - i
-            z = step_noise(i)
-            out = step(x, index, z)
-            if callback is not None:
-                callback(
-                    {
-                        "step": i,
-                        "index": index,
-                        "t": int(d.timestep_map[index]),
-                        "x_t": x,
-                        "sample": out["sample"],
-                        "pred_xstart": out["pred_xstart"],
-                        "noise": z,
-                    }
-                )
-            x = out["sample"]
-    return x
 
 
 def sample_ancestral(
@@ -254,15 +303,16 @@ def sample_ancestral(
     ``callback(info)`` after each step with step, index, t, x_t, sample, pred_xstart, noise.
     """
 
-    def step(x, index, z):
+    def step(x, index, step_noise):
+        z = step_noise()  # drawn at every step, the last one included, as the reference
         return p_sample_step(
             denoiser, d, x, index, z, cond=cond, cond_fn=cond_fn,
             denoised_fn=denoised_fn, clip_denoised=clip_denoised,
         )  # fmt: skip
 
-    return _run(
-        step, d, shape, noise, noise_sampler, generators, callback, progress, device, dtype,
-        "ancestral",
+    return sample_loop(
+        step, d, shape, noise=noise, noise_sampler=noise_sampler, generators=generators,
+        callback=callback, progress=progress, device=device, dtype=dtype, desc="ancestral",
     )  # fmt: skip
 
 
@@ -292,13 +342,78 @@ def sample_ddim(
     if not isinstance(eta, (int, float)) or eta < 0:
         raise GlideError(f"eta={eta!r} is invalid: expected a number >= 0 (0 = deterministic)")
 
-    def step(x, index, z):
+    def step(x, index, step_noise):
+        z = step_noise()  # drawn at every step (even at eta = 0), as the reference
         return ddim_step(
             denoiser, d, x, index, z, eta=float(eta), cond=cond, cond_fn=cond_fn,
             denoised_fn=denoised_fn, clip_denoised=clip_denoised,
         )  # fmt: skip
 
-    return _run(
-        step, d, shape, noise, noise_sampler, generators, callback, progress, device, dtype,
-        f"ddim eta={eta:g}",
+    return sample_loop(
+        step, d, shape, noise=noise, noise_sampler=noise_sampler, generators=generators,
+        callback=callback, progress=progress, device=device, dtype=dtype,
+        desc=f"ddim eta={eta:g}",
     )  # fmt: skip
+
+
+# ----- the registry -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler by name: ``fn(denoiser, d, shape, *, noise, noise_sampler, generators, cond,
+    cond_fn, denoised_fn, progress, device, ...) -> x_0``.
+
+    ``takes_eta``: the pipeline's and the CLIs' ``eta`` is passed to ``fn`` (DDIM's eta; other
+    samplers run with their own default). ``stochastic``: draws fresh noise at every step at
+    those settings, so a sample depends on its seed beyond x_T (DDIM only with eta > 0).
+    ``description``: one line for ``--help``.
+    """
+
+    name: str
+    fn: Callable[..., torch.Tensor]
+    takes_eta: bool
+    stochastic: bool
+    description: str
+
+
+_REGISTRY: dict[str, Sampler] = {}
+SAMPLERS: Mapping[str, Sampler] = MappingProxyType(_REGISTRY)
+"""Every sampler by name (read-only; iterate it for the names, e.g. as argparse choices)."""
+
+
+def register_sampler(
+    name: str, *, takes_eta: bool = False, stochastic: bool, description: str
+) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
+    """Decorator: add the decorated sampler function to :data:`SAMPLERS` under ``name``."""
+
+    def add(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        if name in _REGISTRY:
+            raise GlideError(
+                f"sampler {name!r} is already registered (by {_REGISTRY[name].fn.__module__}."
+                f"{_REGISTRY[name].fn.__qualname__}); pick another name"
+            )
+        _REGISTRY[name] = Sampler(name, fn, takes_eta, stochastic, description)
+        return fn
+
+    return add
+
+
+def get_sampler(name: str, argument: str = "sampler") -> Sampler:
+    """The sampler called ``name``; a GlideError naming ``argument`` and the valid names if none."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise GlideError(f"{argument}={name!r} is invalid; choose one of {list(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+register_sampler(
+    "ancestral", stochastic=True,
+    description="the paper's ancestral sampler (fresh noise at every step)",
+)(sample_ancestral)  # fmt: skip
+register_sampler(
+    "ddim", takes_eta=True, stochastic=False,
+    description="DDIM (deterministic at eta 0; eta > 0 adds noise at every step)",
+)(sample_ddim)  # fmt: skip
+
+# DPM-Solver++ builds on the loop above and registers "dpm++2m" and "dpm++2m-sde" on import.
+import glide.dpm_solver  # noqa: E402, F401, I001

@@ -17,16 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from glide.devices import check_device
+from glide.devices import DTYPES, check_device
 from glide.errors import GlideError
 from glide.io import atomic_write
 from glide.log import add_verbosity_arguments, command_logging, show_progress, verbosity_from_args
-from glide.pipeline import GUIDANCE, SAMPLERS
+from glide.pipeline import GUIDANCE
+from glide.sampling import SAMPLERS, get_sampler
 from glide.versions import installed_versions
 
 log = logging.getLogger("glide.cli")
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, *, default_scale: float) -> None:
@@ -43,9 +42,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, default_scale: fl
     )  # fmt: skip
     parser.add_argument(
         "--sampler", choices=SAMPLERS, default="ancestral",
-        help="base-model sampler: ancestral (the paper's), ddim, dpm++2m (DPM-Solver++(2M), "
-        "deterministic, meant for 10-20 --steps) or dpm++2m-sde (its stochastic form, also for "
-        "10-20 steps) (default: %(default)s)",
+        help="base-model sampler: "
+        + "; ".join(f"{s.name}: {s.description}" for s in SAMPLERS.values())
+        + " (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--steps", default="100",
@@ -54,7 +53,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, default_scale: fl
     )  # fmt: skip
     parser.add_argument(
         "--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic; only with --sampler "
-        "ddim) (default: %(default)s)",
+        + " or ".join(s.name for s in SAMPLERS.values() if s.takes_eta)
+        + ") (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--upsample", action="store_true",
@@ -106,8 +106,12 @@ def check_common(args: argparse.Namespace) -> None:
         raise GlideError(f"--batch-size={args.batch_size} is invalid: expected >= 1")
     if args.eta < 0:
         raise GlideError(f"--eta={args.eta} is invalid: expected >= 0")
-    if args.eta and args.sampler != "ddim":
-        raise GlideError("--eta only applies to --sampler ddim")
+    takes_eta = [s.name for s in SAMPLERS.values() if s.takes_eta]
+    if args.eta and not get_sampler(args.sampler, "--sampler").takes_eta:
+        raise GlideError(
+            f"--eta={args.eta} is invalid with --sampler {args.sampler}: --eta only applies to "
+            f"--sampler {' or '.join(takes_eta)}; leave --eta at 0"
+        )
     check_device(args.device)
 
 

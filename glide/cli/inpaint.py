@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from glide.cli.common import (
-    DTYPES,
     add_sampling_arguments,
     check_common,
     cli_main,
@@ -26,6 +25,7 @@ from glide.cli.common import (
     save_png,
     slug,
 )
+from glide.devices import DTYPES
 from glide.errors import GlideError
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from glide.cli.common import (
-    DTYPES,
     add_sampling_arguments,
     check_common,
     cli_main,
@@ -25,6 +24,7 @@ from glide.cli.common import (
     save_png,
     slug,
 )
+from glide.devices import DTYPES
 from glide.errors import GlideError
 
 

@@ -293,7 +293,7 @@ def _train(
     if info.is_main:
         export_dir.mkdir(parents=True, exist_ok=True)
         files = task.export(ema, export_dir)
-        from glide.checkpoints import sha256_file
+        from glide.io import sha256_file
 
         summary["exported"] = {str(p): sha256_file(p) for p in files}
         _write_json(run_dir / "summary.json", summary)

@@ -22,11 +22,11 @@ from glide.checkpoints import (
     register_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
-    sha256_file,
     write_options_file,
 )
 from glide.config import CLIPConfig, UNetConfig
 from glide.errors import CheckpointError, GlideError
+from glide.io import sha256_file
 
 
 @pytest.fixture(scope="module")

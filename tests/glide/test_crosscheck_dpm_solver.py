@@ -141,7 +141,8 @@ def test_ode_solver_matches_diffusers_dpmsolverpp_2m(schedule, steps, x_T):
 
 
 class _NoiseRecorder:
-    """Wraps glide.dpm_solver.randn_rows and keeps every noise tensor it returns, in order."""
+    """Wraps glide.sampling.randn_rows (which draws every sampler's step noise) and keeps every
+    noise tensor it returns, in order."""
 
     def __init__(self, real):
         self.real, self.draws = real, []
@@ -157,11 +158,11 @@ class _NoiseRecorder:
 def test_sde_solver_matches_diffusers_sde_dpmsolverpp_2m_with_the_same_noise(
     schedule, lower_order_final, x_T, monkeypatch
 ):
-    import glide.dpm_solver as dpm
+    import glide.sampling as sampling
     from glide.sampling import row_generators
 
-    recorder = _NoiseRecorder(dpm.randn_rows)
-    monkeypatch.setattr(dpm, "randn_rows", recorder)
+    recorder = _NoiseRecorder(sampling.randn_rows)
+    monkeypatch.setattr(sampling, "randn_rows", recorder)
     steps = 15
     gens = row_generators(SHAPE[0])
     ours, d = _glide(schedule, steps, x_T, sde=True, lower_order_final=lower_order_final, gens=gens)

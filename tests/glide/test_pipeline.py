@@ -11,9 +11,10 @@ import pytest
 import torch
 
 import glide
-from glide.checkpoints import save_checkpoint, sha256_file, write_options_file
+from glide.checkpoints import save_checkpoint, write_options_file
 from glide.clip import CLIP_SMALL
 from glide.errors import GlideError
+from glide.io import sha256_file
 from glide.pipeline import Text2ImPipeline, quantize
 from glide.sampling import randn_rows
 

@@ -145,8 +145,8 @@ def test_inpaint_cli(ckpt_dir, tmp_path, capsys):
 
 def test_clis_run_on_the_embedded_default(tmp_path):
     # no --checkpoints: the shipped small stack in glide/assets/embedded
-    from glide.checkpoints import sha256_file
     from glide.embedded import EMBEDDED_DIR
+    from glide.io import sha256_file
 
     caption = "a small red circle on the left, white background"
     out = tmp_path / "sample"
