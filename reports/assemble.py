@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 from collections.abc import Sequence
 
+from bench.plots import REAL_METHOD
 from reports.blocks import Report, Section
 from reports.comparison import check_comparable, merge_sweeps
 from reports.errors import ReportError
@@ -26,7 +27,7 @@ from reports.summary import summary_section
 def _subtitle(inputs: SweepInputs, ratings: RatingsInputs | None) -> str:
     settings = run_settings(inputs)
     captions = inputs.sweep.get("captions") or settings.get("captions") or {}
-    methods = sorted({r.method for r in inputs.runs})
+    methods = sorted({r.method for r in inputs.runs if r.method != REAL_METHOD})
     parts = [
         " vs ".join(method_name(m) for m in methods) or "no runs",
         f"{captions.get('kind', 'unknown')} captions, n={settings.get('num_samples', '?')}",

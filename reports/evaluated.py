@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from bench.plots import REAL_METHOD
 from glide.versions import NUMERIC_PACKAGES, installed_versions
 from reports.blocks import Block, Cell, Code, Heading, KeyValues, Paragraph, Section, Table
 from reports.blocks import label_cell as L
@@ -96,7 +97,8 @@ def _setup_rows(inputs: SweepInputs) -> list[tuple[str, str]]:
     unknown = "not recorded (sweep.json lacks it)"
     scales: dict[str, list[str]] = {}
     for run in inputs.runs:
-        scales.setdefault(run.method, []).append(scale_text(run.scale))
+        if run.method != REAL_METHOD:  # the real-images floor has no scale
+            scales.setdefault(run.method, []).append(scale_text(run.scale))
     rows = [
         ("Sweep folder", str(inputs.path)),
         (

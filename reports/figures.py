@@ -8,6 +8,7 @@ formats; the sweep's ``grids/<method>.png`` is the fallback when run images are 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tempfile
 from pathlib import Path
@@ -107,7 +108,13 @@ def _cell_png(path: Path) -> bytes:
 
 
 def grid_blocks(inputs: SweepInputs, rows: int) -> list[ImageGrid | Figure | Paragraph]:
-    """Per method, a grid of the same caption rows (shared by all methods) across its scales."""
+    """Per method, a grid of the same caption rows (shared by all methods) across its scales.
+    The real-images run (its own captions) is no column of any grid."""
+    from bench.plots import REAL_METHOD
+
+    inputs = dataclasses.replace(
+        inputs, runs=tuple(r for r in inputs.runs if r.method != REAL_METHOD)
+    )
     methods = sorted({r.method for r in inputs.runs} | set(inputs.grids))
     if not methods:
         return [
