@@ -158,6 +158,27 @@ def test_registry_declares_and_refuses_duplicates():
         get_metric("fdi")
 
 
+def test_families_are_registered_and_refuse_duplicates():
+    from bench.metrics import FAMILIES, Family, get_family, register_family
+
+    assert list(FAMILIES) == ["fidelity", "clip", "caption_match"]
+    for name in metric_names():
+        assert METRICS[name].family_spec is FAMILIES[METRICS[name].family]
+    assert get_metric("caption_match").family_spec.fits_captions("synthetic")
+    assert not get_metric("caption_match").family_spec.fits_captions("coco")
+    assert get_metric("fid").family_spec.one_extractor_per_table
+    with pytest.raises(KeyError, match="already registered"):
+        register_family(FAMILIES["clip"])
+    with pytest.raises(BenchError, match="'nope'.*fidelity"):
+        get_family("nope")
+    with pytest.raises(ValueError, match="judge 'eyes'"):
+        Family("x", "eyes", key=dict, check=print, describe=dict)
+    with pytest.raises(ValueError, match="family 'nope'"):
+        register_metric(
+            "new", display_name="x", lower_is_better=True, family="nope", description="x"
+        )
+
+
 def test_unknown_extractor_is_refused():
     with pytest.raises(BenchError, match="--extractor: 'nope'"):
         resolve_extractor("nope")
