@@ -21,6 +21,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.images import REFERENCE_PREPROCESS
 from bench.spec import content_hash
+from glide.io import sha256_file
 
 REFERENCE_MODES = ("all", "subset")
 SUBSET_METHOD = "rank every annotation id by sha256('glide-bench/captions/<seed>/<id>'); first n"
@@ -52,14 +53,6 @@ class CaptionSet:
 
     def reference_paths(self) -> list[Path]:
         return [self.images_dir / name for name in self.reference_files]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _not_coco(path: Path, why: str) -> BenchError:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bench.images import atomic_write_bytes
 from bench.runfolder import RunFolder
 from bench.spec import format_scale
+from glide.io import atomic_write_bytes
 
 _PAD = 4
 _TEXT_W = 220

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -11,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from bench.errors import BenchError
-from glide.io import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
+from glide.io import atomic_write
 
 #: How reference images are brought to the evaluated resolution (recorded in sweep.json).
 REFERENCE_PREPROCESS = "center-crop to the shorter side, then PIL bicubic resize to R x R"
@@ -21,19 +19,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
     """Atomically write a uint8 RGB image ``[H, W, 3]`` as PNG."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise TypeError(f"expected a uint8 [H, W, 3] image, got {image.dtype} {image.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(image, mode="RGB").save(handle, format="PNG")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda handle: Image.fromarray(image, mode="RGB").save(handle, format="PNG"))
 
 
 def read_png(path: Path) -> np.ndarray:

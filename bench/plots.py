@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.images import atomic_write_bytes
 from bench.pareto import pareto_front
 from bench.spec import format_scale
+from glide.io import atomic_write_bytes
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from typing import Any
 from filelock import FileLock
 
 from bench.errors import BenchError
-from bench.images import atomic_write_text
 from bench.run_contract import read_manifest
 from bench.spec import RunSpec
+from glide.io import atomic_write_text
 
 
 def image_name(index: int, num_samples: int) -> str:

@@ -33,52 +33,39 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def _temp_beside(path: Path, suffix: str) -> tuple[int, str]:
+@contextlib.contextmanager
+def _replacing(path: Path, suffix: str) -> Iterator[Path]:
+    """The one implementation: a temp file ``.<name>.XXXX<suffix>`` beside ``path``, fsynced,
+    given ordinary permissions and renamed onto ``path`` if the block succeeds, else removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-
-
-def _publish(tmp: str, path: Path) -> None:
-    """fsync ``tmp``, give it ordinary permissions and rename it onto ``path``."""
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.chmod(tmp, _default_mode())
-    os.replace(tmp, path)
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write(handle)`` on a binary temp file beside ``path``, then rename it onto ``path``.
-
-    Creates the parent folder. Returns ``path`` as a :class:`~pathlib.Path`.
-    """
-    path = Path(path)
-    fd, tmp = _temp_beside(path, ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """For writers that need a file name (``savefig``, sqlite backups): yield a temp path beside
-    ``path`` with the same suffix (so format detection still works); it replaces ``path`` only
-    if the block succeeds, and is removed otherwise. Creates the parent folder."""
+    """Yield a temp path to write ``path`` through, for writers that need a file name; it ends
+    in ``path``'s suffix (``.tmp.png``), so writers that pick the format from the name, such as
+    ``savefig``, still work. It replaces ``path`` only if the block succeeds."""
+    with _replacing(Path(path), ".tmp" + Path(path).suffix) as tmp:
+        yield tmp
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write(handle)`` on a binary temp file beside ``path``, then rename it onto
+    ``path``. Creates the parent folder. Returns ``path`` as a :class:`~pathlib.Path`."""
     path = Path(path)
-    fd, tmp = _temp_beside(path, ".tmp" + path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        _publish(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with _replacing(path, ".tmp") as tmp, open(tmp, "wb") as handle:
+        write(handle)
+    return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -13,6 +13,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from glide.io import atomic_path
 from human_eval import schema
 from human_eval.create import (
     STRATEGIES,
@@ -30,7 +31,6 @@ from human_eval.database import (
     parse_db_url,
 )
 from human_eval.errors import HumanEvalError
-from human_eval.io_utils import atomic_path
 from human_eval.store import flagging_rule, list_studies, load_study
 from human_eval.study_conditions import load_conditions
 from human_eval.tokens import invite_rater_name

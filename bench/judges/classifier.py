@@ -7,7 +7,6 @@ Its 256-d penultimate layer also serves as the ``glide-bench-synth`` torch-fidel
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.judges.attributes import NUM_LOGITS
-from glide.io import atomic_torch_save  # noqa: F401  (re-exported)
+from glide.io import atomic_torch_save, sha256_file
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CLASSIFIER_FILE = ASSETS / "attribute_classifier.pt"
@@ -85,10 +84,6 @@ def save_classifier(model: AttributeNet, path: Path, meta: dict) -> str:
         {"format": FORMAT, "width": model.width, "state_dict": state, "meta": meta}, path
     )
     return sha256_file(path)
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_classifier_file(path: Path = CLASSIFIER_FILE) -> AttributeNet:

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from bench._torchvision import ensure_torchvision
 from bench.judges.attributes import HEAD_NAMES, split_logits
-from bench.judges.classifier import CLASSIFIER_FILE, INPUT_SIZE, load_classifier_file, sha256_file
+from bench.judges.classifier import CLASSIFIER_FILE, INPUT_SIZE, load_classifier_file
+from glide.io import sha256_file
 
 NAME = "glide-bench-synth"
 FEATURES = ("256", "logits_unbiased", "logits")

@@ -14,10 +14,8 @@ the weights exactly as shipped (fp16), and written into each model card with its
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +44,7 @@ from bench.judges.training_data import (
     to_nchw,
 )
 from glide.errors import GlideError
+from glide.io import atomic_write_text as _write_text
 
 
 def classifier_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -120,14 +119,6 @@ def train_classifier(args) -> dict:
         "file": "attribute_classifier.pt",
         "size_bytes": (args.out / "attribute_classifier.pt").stat().st_size,
     }
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def classifier_card(args, result: dict, command: str) -> str:

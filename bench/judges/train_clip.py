@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench._torchvision import ensure_torchvision
-from bench.judges.classifier import atomic_torch_save, sha256_file
 from bench.judges.eval_clip import (
     MODEL_NAME,
     grammar_words,
@@ -29,6 +28,7 @@ from bench.judges.eval_clip import (
 )
 from bench.judges.one_change_scenes import CHANGES, one_change
 from bench.judges.training_data import BENCH_SEED, augment, environment, render_set
+from glide.io import atomic_torch_save, sha256_file
 
 PARAPHRASES = 3
 CONTEXT_LENGTH = 24

@@ -34,13 +34,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from bench._torchvision import ensure_torchvision
-from bench.captions import sha256_file
 from bench.errors import BenchError
 from bench.metrics.families import CLIP
 from bench.metrics.registry import MetricResult, register_metric
 from bench.metrics.store import assets_sha256
 from bench.metrics.uncertainty import bca_mean_interval
 from bench.progress import progress_enabled
+from glide.io import sha256_file
 
 EMBEDDED = "embedded"
 CONVENTION = "100 * cos(image, caption), no clamp (GLIDE paper)"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
-from bench.images import REFERENCE_PREPROCESS, atomic_write_text, center_crop_resize, read_png
+from bench.images import REFERENCE_PREPROCESS, center_crop_resize, read_png
 from bench.judges.choice import AUTO, Judges, choose_judges
 from bench.metrics.families import CLIP
 from bench.metrics.family import EVAL_CLIP, FAMILIES, FEATURE_EXTRACTOR, Family
@@ -38,6 +38,7 @@ from bench.metrics.registry import METRICS, MetricResult, get_metric
 from bench.metrics.store import load_arrays, save_arrays
 from bench.runfolder import RunFolder
 from bench.spec import content_hash
+from glide.io import atomic_write_text
 
 # Bump when a metric's computation changes, so that stored values are recomputed.
 METRIC_CODE_VERSION = 3

@@ -24,11 +24,11 @@ import torch
 from tqdm import tqdm
 
 from bench._torchvision import ensure_torchvision
-from bench.captions import sha256_file
 from bench.errors import BenchError
 from bench.judges.choice import INCEPTION, INCEPTION_FILE, INCEPTION_SOURCE, SYNTH
 from bench.progress import progress_enabled
 from bench.spec import content_hash
+from glide.io import sha256_file
 
 METRIC_LAYERS = ("isc", "fid", "kid", "prc")
 INCEPTION_RESIZE = (

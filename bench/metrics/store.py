@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.images import atomic_write_bytes
+from glide.io import atomic_write_bytes
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "judges" / "assets"
 

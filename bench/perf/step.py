@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from bench.errors import BenchError
+from glide.devices import DTYPES
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 VARIANT_NAMES = (
     "fp32-ref", "fp32", "fp32-sdpa", "bf16", "bf16-autocast", "fp16", "fast", "fast-compile",
 )  # fmt: skip

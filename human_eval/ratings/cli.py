@@ -16,9 +16,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from glide.io import atomic_write_text as write_text
 from human_eval.database import open_database, utcnow
 from human_eval.errors import HumanEvalError
-from human_eval.io_utils import write_text
 from human_eval.ratings.bootstrap import BOOTSTRAP_UNITS, DEFAULT_UNIT, INTERVAL_METHOD
 from human_eval.ratings.compute import (
     AGREEMENT_UNIT,

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from human_eval.io_utils import atomic_path  # noqa: E402
+from glide.io import atomic_path  # noqa: E402
 from human_eval.schema import QUESTION_TEXT  # noqa: E402
 
 
