@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from glide.errors import GlideError
-from glide.pipeline import SAMPLERS
+from glide.samplers import SAMPLERS
 from glide.train.cli import run_main
 
 __all__ = [

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import BenchError
-from glide.sampling import SAMPLERS  # the sampler registry (its keys are the names)
+from glide.samplers import SAMPLERS  # the sampler registry (its keys are the names)
 
 METHODS: tuple[str, ...] = ("cfg", "clip")
 RESOLUTIONS: tuple[int, ...] = (64, 256)

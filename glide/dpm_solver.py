@@ -1,6 +1,7 @@
 """DPM-Solver++(2M) and its SDE form (Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided
 Sampling of Diffusion Probabilistic Models"), on the samplers' shared loop
-(:func:`glide.sampling.sample_loop`), registered as samplers "dpm++2m" and "dpm++2m-sde".
+(:func:`glide.sampling.sample_loop`), registered in :mod:`glide.samplers` as "dpm++2m" and
+"dpm++2m-sde".
 
 The ODE solver (:func:`sample_dpmpp_2m`, algorithm 2) integrates the probability-flow ODE of the
 diffusion in its data-prediction form, over the half log-SNR ``lambda_t = log(alpha_t /
@@ -56,7 +57,6 @@ from glide.sampling import (
     NoiseSampler,
     StepNoise,
     call_denoiser,
-    register_sampler,
     sample_loop,
 )
 
@@ -97,10 +97,6 @@ def _check_process(d: GaussianDiffusion) -> None:
         )
 
 
-@register_sampler(
-    "dpm++2m", stochastic=False,
-    description="DPM-Solver++(2M), deterministic given x_T, meant for 10-20 steps",
-)  # fmt: skip
 def sample_dpmpp_2m(
     denoiser: Denoiser,
     d: GaussianDiffusion,
@@ -138,11 +134,6 @@ def sample_dpmpp_2m(
     )  # fmt: skip
 
 
-@register_sampler(
-    "dpm++2m-sde", stochastic=True,
-    description="DPM-Solver++(2M) SDE, its stochastic form (fresh noise at every step), also "
-    "for 10-20 steps",
-)  # fmt: skip
 def sample_dpmpp_2m_sde(
     denoiser: Denoiser,
     d: GaussianDiffusion,

@@ -28,7 +28,8 @@ from glide.diffusion import create_diffusion
 from glide.errors import GlideError
 from glide.guidance import check_inpaint_inputs, classifier_free, clip_guidance, inpaint_denoised_fn
 from glide.io import sha256_file
-from glide.sampling import SAMPLERS, get_sampler, randn_rows  # SAMPLERS: re-exported
+from glide.samplers import SAMPLERS, get_sampler  # SAMPLERS: re-exported
+from glide.sampling import randn_rows
 from glide.tokenizer import get_glide_tokenizer
 
 __all__ = ["GUIDANCE", "OFFICIAL", "SAMPLERS", "PipelineOutput", "Text2ImPipeline", "to_uint8"]
@@ -369,7 +370,7 @@ class Text2ImPipeline:
         """uint8 images [N, H, W, 3] (64x64, or 256x256 with ``upsample``).
 
         ``guidance``: "cfg" (classifier-free, ``scale``), "clip" (noised CLIP, ``scale``) or
-        "none" (the conditional model). ``sampler``: a name of ``glide.sampling.SAMPLERS``
+        "none" (the conditional model). ``sampler``: a name of ``glide.samplers.SAMPLERS``
         ("ancestral", "ddim", "dpm++2m", "dpm++2m-sde"). ``sampler``/``steps``/``eta``:
         base-model sampling (``steps`` is any respacing string: "100", "250", "ddim50",
         "fast27", ...; ``eta`` goes to the samplers that take it, DDIM). Upsampling:

@@ -1,5 +1,5 @@
 """Samplers: small pure loops over a denoiser ``fn(x_t [N,C,H,W], t [N], **cond) -> [N,2C,H,W]``,
-and the registry of samplers by name (:data:`SAMPLERS`) that the pipeline, the CLIs and bench read.
+registered by name in :mod:`glide.samplers` (the registry the pipeline, the CLIs and bench read).
 
 ``t`` given to the denoiser (and to a ``cond_fn``) is always the ORIGINAL timestep index of the
 (possibly respaced) process ``d`` (``d.timestep_map``), as the reference's respacing wrapper does.
@@ -29,8 +29,6 @@ DPM-Solver++(2M) and its SDE form live in :mod:`glide.dpm_solver`, on the same l
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -40,21 +38,17 @@ from glide.diffusion import DenoisedFn, GaussianDiffusion
 from glide.errors import GlideError
 
 __all__ = [
-    "SAMPLERS",
     "Callback",
     "CondFn",
     "Denoiser",
     "Generators",
     "NoiseSampler",
-    "Sampler",
     "StepNoise",
     "call_denoiser",
     "ddim_step",
-    "get_sampler",
     "initial_noise",
     "p_sample_step",
     "randn_rows",
-    "register_sampler",
     "row_generators",
     "sample_ancestral",
     "sample_ddim",
@@ -354,66 +348,3 @@ def sample_ddim(
         callback=callback, progress=progress, device=device, dtype=dtype,
         desc=f"ddim eta={eta:g}",
     )  # fmt: skip
-
-
-# ----- the registry -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sampler:
-    """A sampler by name: ``fn(denoiser, d, shape, *, noise, noise_sampler, generators, cond,
-    cond_fn, denoised_fn, progress, device, ...) -> x_0``.
-
-    ``takes_eta``: the pipeline's and the CLIs' ``eta`` is passed to ``fn`` (DDIM's eta; other
-    samplers run with their own default). ``stochastic``: draws fresh noise at every step at
-    those settings, so a sample depends on its seed beyond x_T (DDIM only with eta > 0).
-    ``description``: one line for ``--help``.
-    """
-
-    name: str
-    fn: Callable[..., torch.Tensor]
-    takes_eta: bool
-    stochastic: bool
-    description: str
-
-
-_REGISTRY: dict[str, Sampler] = {}
-SAMPLERS: Mapping[str, Sampler] = MappingProxyType(_REGISTRY)
-"""Every sampler by name (read-only; iterate it for the names, e.g. as argparse choices)."""
-
-
-def register_sampler(
-    name: str, *, takes_eta: bool = False, stochastic: bool, description: str
-) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
-    """Decorator: add the decorated sampler function to :data:`SAMPLERS` under ``name``."""
-
-    def add(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        if name in _REGISTRY:
-            raise GlideError(
-                f"sampler {name!r} is already registered (by {_REGISTRY[name].fn.__module__}."
-                f"{_REGISTRY[name].fn.__qualname__}); pick another name"
-            )
-        _REGISTRY[name] = Sampler(name, fn, takes_eta, stochastic, description)
-        return fn
-
-    return add
-
-
-def get_sampler(name: str, argument: str = "sampler") -> Sampler:
-    """The sampler called ``name``; a GlideError naming ``argument`` and the valid names if none."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise GlideError(f"{argument}={name!r} is invalid; choose one of {list(_REGISTRY)}")
-    return _REGISTRY[name]
-
-
-register_sampler(
-    "ancestral", stochastic=True,
-    description="the paper's ancestral sampler (fresh noise at every step)",
-)(sample_ancestral)  # fmt: skip
-register_sampler(
-    "ddim", takes_eta=True, stochastic=False,
-    description="DDIM (deterministic at eta 0; eta > 0 adds noise at every step)",
-)(sample_ddim)  # fmt: skip
-
-# DPM-Solver++ builds on the loop above and registers "dpm++2m" and "dpm++2m-sde" on import.
-import glide.dpm_solver  # noqa: E402, F401, I001

@@ -22,7 +22,7 @@ from glide.errors import GlideError
 from glide.io import atomic_write
 from glide.log import add_verbosity_arguments, command_logging, show_progress, verbosity_from_args
 from glide.pipeline import GUIDANCE
-from glide.sampling import SAMPLERS, get_sampler
+from glide.samplers import SAMPLERS, get_sampler
 from glide.versions import installed_versions
 
 log = logging.getLogger("glide.cli")

@@ -1,4 +1,4 @@
-"""The sampler registry (glide.sampling.SAMPLERS) and the randomness contract every registered
+"""The sampler registry (glide.samplers.SAMPLERS) and the randomness contract every registered
 sampler shares (noise, noise_sampler, generators), DPM-Solver++ included."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import torch
 from glide.diffusion import create_diffusion
 from glide.dpm_solver import sample_dpmpp_2m, sample_dpmpp_2m_sde
 from glide.errors import GlideError
-from glide.sampling import SAMPLERS, get_sampler, register_sampler, row_generators
+from glide.samplers import SAMPLERS, get_sampler, register_sampler
+from glide.sampling import row_generators
 
 ABAR = torch.from_numpy(create_diffusion(1000, "linear", "").alphas_cumprod)
 SHAPE = (3, 3, 4, 4)
