@@ -1,9 +1,10 @@
 """Pareto-frontier plots like the paper's figure 6, from the results table only.
 
 Three plots: precision vs recall, IS vs FID, CLIP score vs FID. Both guidance methods are
-overlaid (a line through each method's points in scale order), every point is labelled with its
-scale, error bars show the intervals, and points on the joint Pareto front (across methods)
-are ringed. Written as PNG and SVG with matplotlib's Agg backend.
+overlaid (a line through each method's points in scale order; in a table of several
+generators, its ``generator`` column names the legend entries "<generator> <method>"), every
+point is labelled with its scale, error bars show the intervals, and points on the joint
+Pareto front (across methods) are ringed. Written as PNG and SVG with matplotlib's Agg backend.
 
 The real-data floor (rows of ``method == "real"``: held-out real images scored like a run, see
 :data:`REAL_METHOD`) is drawn as one black star with its intervals, never joined by a line and
@@ -13,6 +14,7 @@ never part of the Pareto front: it is the yardstick, not a competitor.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,23 +48,46 @@ REAL_METHOD = "real"
 REAL_LABEL = "real images"
 
 
-def method_styles(methods: list[str]) -> dict[str, tuple[str, str, str]]:
-    """(colour, marker, legend name) per method: the fixed ones for cfg/clip, others in turn."""
+def method_styles(
+    methods: list[str], generators: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, str, str]]:
+    """(colour, marker, legend name) per method: the fixed ones for cfg/clip, others in turn.
+
+    ``generators`` (method -> generator name, for tables of several generators) names each
+    legend entry ``"<generator> <method name>"`` (``tiny-sd classifier-free``), with the
+    method's prefix (a compared sweep's name) in brackets where it is not the generator's."""
     out: dict[str, tuple[str, str, str]] = {}
-    others = [m for m in sorted(methods) if m not in STYLE]
+    others = [m for m in sorted(methods) if m not in STYLE or generators]
     for method in methods:
-        if method in STYLE:
+        prefix, _, base = method.rpartition("/")
+        base_name = STYLE[base][2] if base in STYLE else base
+        if generators and method in generators:
+            gen = generators[method]
+            name = f"{gen} {base_name}" if prefix in ("", gen) else f"{gen} ({prefix}) {base_name}"
+        elif method in STYLE:
             out[method] = STYLE[method]
             continue
+        else:
+            name = f"{prefix}: {base_name}" if prefix else method
         k = others.index(method)
-        prefix, _, base = method.rpartition("/")
-        name = f"{prefix}: {STYLE[base][2] if base in STYLE else base}" if prefix else method
         out[method] = (
             OTHER_COLORS[k % len(OTHER_COLORS)],
             OTHER_MARKERS[k % len(OTHER_MARKERS)],
             name,
         )
     return out
+
+
+def generators_of(table: pd.DataFrame) -> dict[str, str] | None:
+    """method -> generator name where the table holds runs of several generators (its
+    ``generator`` column, written by comparisons of sweeps); None for one generator."""
+    if "generator" not in table.columns:
+        return None
+    generated, _ = split_real(table)
+    pairs = generated[["method", "generator"]].drop_duplicates()
+    if pairs["generator"].nunique() < 2:
+        return None
+    return {str(m): str(g) for m, g in zip(pairs["method"], pairs["generator"], strict=True)}
 
 
 def split_real(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -143,7 +168,7 @@ def plot_pareto(
     directions = ["min" if lower[plot.x] else "max", "min" if lower[plot.y] else "max"]
     front = pareto_front(points[["x", "y"]].to_numpy(), directions)
 
-    styles = method_styles(sorted(points["method"].astype(str).unique()))
+    styles = method_styles(sorted(points["method"].astype(str).unique()), generators_of(table))
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=150)
     for method, group in points.groupby("method", sort=True):
         color, marker, name = styles[str(method)]

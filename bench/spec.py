@@ -46,6 +46,17 @@ def sample_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
+def generator_display_name(settings: Mapping[str, Any]) -> str:
+    """The generator's name in tables, legends and study conditions, from a run spec or a
+    sweep's settings: the identity's ``display_name`` (diffusers: the model's name; folder: the
+    folder's name; both overridable with ``--generator-name``), else the generator's registry
+    name (``glide``, ``toy``)."""
+    identity = settings.get("checkpoints")
+    if isinstance(identity, Mapping) and isinstance(identity.get("display_name"), str):
+        return identity["display_name"]
+    return str(settings.get("generator") or "unknown")
+
+
 def format_scale(scale: float) -> str:
     """``3.0 -> "3"``, ``1.5 -> "1.5"``: the scale as it appears in labels."""
     return f"{scale:g}"

@@ -188,6 +188,14 @@ def plan_sweep(config: SweepConfig, dist: DistInfo) -> SweepPlan:
             methods=config.methods,
             upsample_steps=g.upsample_steps,
             upsample_temp=g.upsample_temp,
+            model=g.model,
+            revision=g.revision,
+            images=g.images,
+            name=g.generator_name,
+            pipeline_resolution=g.pipeline_resolution,
+            seed=config.seed,
+            num_samples=config.num_samples,
+            scales=config.scales,
         ),
     )
     settings = SweepSettings(

@@ -98,8 +98,44 @@ class GenerationOptions:
     batch_size: int = 8
     device: str = "cpu"
     dtype: str = "float32"
+    model: str | None = None  # --generator diffusers: pipeline folder or hub id
+    revision: str | None = None  # --generator diffusers: hub revision
+    images: Path | None = None  # --generator folder: the images' folder
+    generator_name: str | None = None  # display name (diffusers, folder)
+    pipeline_resolution: int | None = None  # --generator diffusers: generated size
 
     def __post_init__(self) -> None:
+        for flag, value, owner in (
+            ("--model", self.model, "diffusers"),
+            ("--revision", self.revision, "diffusers"),
+            ("--pipeline-resolution", self.pipeline_resolution, "diffusers"),
+            ("--images", self.images, "folder"),
+        ):
+            if value is not None and self.generator != owner:
+                raise BenchError(
+                    f"{flag}: {value!r} applies to --generator {owner} only (this sweep's "
+                    f"generator is {self.generator!r})"
+                )
+        if self.generator == "diffusers" and not self.model:
+            raise BenchError(
+                "--model: --generator diffusers needs --model (a pipeline folder written by "
+                "save_pretrained, or a hub id in the local Hugging Face cache)"
+            )
+        if self.generator == "folder" and self.images is None:
+            raise BenchError("--images: --generator folder needs --images DIR (the images)")
+        if self.generator_name is not None:
+            if self.generator not in ("diffusers", "folder"):
+                raise BenchError(
+                    f"--generator-name: {self.generator_name!r} applies to --generator "
+                    "diffusers or folder (the others are named by their generator)"
+                )
+            if not self.generator_name.strip() or "/" in self.generator_name:
+                raise BenchError(
+                    f"--generator-name: {self.generator_name!r}; give a non-empty name "
+                    "without '/', e.g. sd-1.5"
+                )
+        if self.pipeline_resolution is not None:
+            _positive("--pipeline-resolution", self.pipeline_resolution)
         _choice("--sampler", self.sampler, SAMPLERS)
         object.__setattr__(self, "steps", check_steps(self.steps))
         object.__setattr__(

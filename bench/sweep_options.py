@@ -136,8 +136,40 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--generator",
         default="glide",
-        help="glide (the GLIDE pipeline) or toy (a tiny random network with no "
-        "weights, for testing the harness only)",
+        help="glide (the GLIDE pipeline), diffusers (a diffusers text-to-image pipeline, "
+        "--model; needs the diffusers extra), folder (images made elsewhere, --images) or toy "
+        "(a tiny random network with no weights, for testing the harness only)",
+    )
+    g.add_argument(
+        "--model",
+        default=None,
+        help="--generator diffusers: a pipeline folder (DiffusionPipeline.save_pretrained) or a "
+        "hub id read from the local Hugging Face cache (downloads only with HF_HUB_OFFLINE=0); "
+        "cfg scales >= 1, --steps a plain count, --sampler mapped to the pipeline's scheduler",
+    )
+    g.add_argument(
+        "--revision", default=None, help="--generator diffusers: the hub revision of --model"
+    )
+    g.add_argument(
+        "--pipeline-resolution",
+        type=int,
+        default=None,
+        help="--generator diffusers: the size the pipeline generates at, resized to "
+        "--resolution when it differs [default: the pipeline's default size]",
+    )
+    g.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        help="--generator folder: a folder of images made elsewhere, <method>/<scale>/<index>.png "
+        "or a manifest.csv (README, 'Other generators'); caption index i is caption i of "
+        "python -m bench.prompts with the same caption options",
+    )
+    g.add_argument(
+        "--generator-name",
+        default=None,
+        help="--generator diffusers/folder: the name in tables, legends and study conditions "
+        "[default: the model's or the folder's name]",
     )
     g.add_argument(
         "--checkpoints",
@@ -298,6 +330,11 @@ def config_from_namespace(args: argparse.Namespace, argv: Sequence[str]) -> Swee
             batch_size=args.batch_size,
             device=args.device,
             dtype=args.dtype,
+            model=args.model,
+            revision=args.revision,
+            images=args.images,
+            generator_name=args.generator_name,
+            pipeline_resolution=args.pipeline_resolution,
         ),
         judges=JudgeOptions(
             metrics=metrics,
@@ -343,6 +380,11 @@ def config_to_argv(config: SweepConfig) -> list[str]:
         ("--synthetic-split", c.synthetic_split, "test"),
         ("--generator", g.generator, "glide"),
         ("--checkpoints", g.checkpoints, None),
+        ("--model", g.model, None),
+        ("--revision", g.revision, None),
+        ("--pipeline-resolution", g.pipeline_resolution, None),
+        ("--images", g.images, None),
+        ("--generator-name", g.generator_name, None),
         ("--sampler", g.sampler, parity["sampler"]),
         ("--steps", g.steps, parity["steps"]),
         ("--resolution", g.resolution, parity["resolution"]),

@@ -6,15 +6,23 @@ manifest.jsonl, a malformed manifest line or an image that is not on disk is an 
 file, never a silently smaller study; a truncated last manifest line is ignored and a repeated
 index counts once, as the sweep itself reads it. On top of the contract a study needs: at least
 two conditions, each with at least one finished image, and no condition named twice.
+
+A study of runs from several generators (e.g. a GLIDE sweep and a diffusers or folder sweep;
+the generator's name is ``bench.spec.generator_display_name`` of the run's spec) names each
+condition ``"<generator> <label>"`` (``glide cfg@3``, ``tiny-sd cfg@3``) and its method
+``"<generator>/<method>"``, so that ratings keep one line per generator and method; a study of
+one generator keeps the plain labels (``cfg@3``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.run_contract import RunContractError, RunImage, find_run_dirs, read_run
+from bench.spec import generator_display_name
 from human_eval.errors import HumanEvalError
 
 __all__ = ["Condition", "RunImage", "expand_run_paths", "load_condition", "load_conditions"]
@@ -28,9 +36,10 @@ class Condition:
     run_id: str
     method: str
     scale: float
-    name: str  # the condition name: the spec's label ("<method>@<scale>")
+    name: str  # the condition name: the spec's label ("<method>@<scale>"), see the docstring
     spec: dict[str, Any]
     images: tuple[RunImage, ...]
+    generator: str = ""  # the generator's display name (bench.spec.generator_display_name)
 
 
 def expand_run_paths(paths: list[str | Path]) -> list[Path]:
@@ -65,12 +74,23 @@ def load_condition(path: str | Path) -> Condition:
         name=run.label,
         spec=run.spec,
         images=run.images,
+        generator=generator_display_name(run.spec),
+    )
+
+
+def _named_by_generator(run: Condition) -> Condition:
+    return dataclasses.replace(
+        run,
+        method=f"{run.generator}/{run.method}",
+        name=f"{run.generator} {run.name}",
     )
 
 
 def load_conditions(paths: list[str | Path]) -> list[Condition]:
     """Read every run folder named (directly or through sweep folders); conditions must differ."""
     runs = [load_condition(p) for p in expand_run_paths(paths)]
+    if len({run.generator for run in runs}) > 1:
+        runs = [_named_by_generator(run) for run in runs]
     runs.sort(key=lambda r: (r.method, r.scale, r.name))
     seen: dict[str, Path] = {}
     for run in runs:

@@ -7,6 +7,11 @@ identities of the evaluation networks) and the same reference set (what ``protoc
 ``evaluation.reference`` record). Anything else is refused, naming what differs. The merged
 inputs name each method ``<sweep>/<method>`` (``ddim/cfg``); the real-images floor is the same
 images under the same judges in every comparable sweep, so the first sweep's is kept.
+
+The generator is not a comparison key: a GLIDE sweep and a diffusers or folder sweep scored
+alike compare. The merged table gains a ``generator`` column (each sweep's
+``bench.spec.generator_display_name``), which names the frontiers' legend entries
+"<generator> <method>" when the sweeps' generators differ.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.plots import REAL_METHOD
+from bench.spec import generator_display_name
 from reports.errors import ReportError
 from reports.evaluated import run_settings
 from reports.inputs import SweepInputs
@@ -114,10 +120,12 @@ def merge_sweeps(sweeps: Sequence[SweepInputs], names: Sequence[str]) -> SweepIn
         if inputs.results is None:
             continue
         table = inputs.results.copy()
+        table["generator"] = generator_display_name(run_settings(inputs))
         real = table["method"].astype(str) == REAL_METHOD
         if real.any() and real_taken:
             table = table[~real]
             real = table["method"].astype(str) == REAL_METHOD
+        table.loc[real, "generator"] = ""  # the real images: no generator
         real_taken = real_taken or bool(real.any())
         generated = ~real
         table.loc[generated, "method"] = name + "/" + table.loc[generated, "method"].astype(str)

@@ -1,0 +1,99 @@
+"""The generator interface and its registry (a dict plus a decorator that refuses duplicates).
+
+A generator is a function ``fn(captions, seeds, method, scale) -> uint8 [N, H, W, 3]`` whose
+image ``i`` depends only on ``(captions[i], seeds[i], method, scale)`` and the settings it was
+built with (never on batch-mates or batch size, up to the float rounding of batch-size-dependent
+kernels). A factory builds it from :class:`GeneratorOptions` and also returns a description
+for the run metadata: ``"identity"`` (what changes images: checkpoint hashes, options; it is
+the ``checkpoints`` key of every run spec, so it enters every run id) and ``"pipeline"`` (the
+full description, in sweep.json).
+
+An identity may carry ``"display_name"``: the generator's name in legends, tables and study
+conditions (:func:`bench.spec.generator_display_name`; the generator's registry name without).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+
+GenerateFn = Callable[[Sequence[str], Sequence[int], str, float], np.ndarray]
+
+
+@dataclass(frozen=True)
+class GeneratorOptions:
+    """What a factory may read. ``model``: the diffusers pipeline (folder or hub id);
+    ``images``: the folder generator's folder; ``name``: a display name given by the user;
+    ``seed``, ``num_samples`` and ``scales``: the sweep's, for generators that check their
+    inputs before sampling (the folder generator's layout, the diffusers scale range)."""
+
+    checkpoints_dir: Path | None
+    device: str
+    dtype: str
+    sampler: str
+    steps: str
+    resolution: int
+    methods: tuple[str, ...]
+    upsample_steps: str = "fast27"
+    upsample_temp: float = 0.997
+    model: str | None = None
+    revision: str | None = None
+    images: Path | None = None
+    name: str | None = None
+    pipeline_resolution: int | None = None
+    seed: int = 0
+    num_samples: int = 0
+    scales: tuple[float, ...] = ()
+
+
+Factory = Callable[[GeneratorOptions], tuple[GenerateFn, dict[str, Any]]]
+GENERATORS: dict[str, Factory] = {}
+
+
+def register_generator(name: str) -> Callable[[Factory], Factory]:
+    def decorate(factory: Factory) -> Factory:
+        if name in GENERATORS:
+            raise KeyError(f"generator {name!r} is already registered")
+        GENERATORS[name] = factory
+        return factory
+
+    return decorate
+
+
+def check_generator_name(name: str) -> None:
+    if name not in GENERATORS:
+        raise BenchError(f"--generator: unknown {name!r}; choose from {', '.join(GENERATORS)}")
+
+
+def build_generator(name: str, options: GeneratorOptions) -> tuple[GenerateFn, dict[str, Any]]:
+    check_generator_name(name)
+    return GENERATORS[name](options)
+
+
+def identity_of(description: Any) -> Any:
+    """What of a pipeline description changes images: everything except file locations."""
+    if isinstance(description, dict):
+        return {
+            k: identity_of(v)
+            for k, v in description.items()
+            if not any(word in k.lower() for word in ("path", "dir", "file", "device"))
+        }
+    if isinstance(description, (list, tuple)):
+        return [identity_of(v) for v in description]
+    return description
+
+
+def check_methods(generator: str, methods: Sequence[str], supported: Sequence[str]) -> None:
+    """Refuse a guidance method the generator cannot run, naming the ones it can."""
+    bad = [m for m in methods if m not in supported]
+    if bad:
+        raise BenchError(
+            f"--method: {', '.join(bad)} is not available with --generator {generator}; "
+            f"use --method {','.join(supported)}"
+        )
