@@ -27,6 +27,8 @@ from bench.results import COLUMNS as RESULT_COLUMNS
 
 __all__ = [
     "MANIFEST_KEYS",
+    "REAL_METHOD",
+    "REAL_RUN_ID",
     "RESULT_COLUMNS",
     "RunContents",
     "RunContractError",
@@ -40,6 +42,10 @@ __all__ = [
     "read_sweep",
 ]
 
+#: ``method`` of the real-images run (bench.real_floor), whose ``scale`` is null.
+REAL_METHOD = "real"
+#: Folder name (and run_id) of the real-images run under a sweep's ``runs/``.
+REAL_RUN_ID = "real-images"
 #: Keys of every manifest line that bench.generate writes (CONTRACTS "Run folders").
 MANIFEST_KEYS = ("index", "caption_id", "image_id", "caption", "seed", "file")
 #: Keys a reader needs in a manifest line; caption_id defaults to the index, seed to None.
@@ -89,6 +95,11 @@ class RunContents:
         return {image.index: image.record for image in self.images}
 
     @property
+    def is_real(self) -> bool:
+        """The real-images run: held-out real images scored as the floor, not a generator's."""
+        return self.method == REAL_METHOD
+
+    @property
     def complete(self) -> bool:
         n = self.num_samples
         return n is not None and {i.index for i in self.images} >= set(range(n))
@@ -128,6 +139,13 @@ def read_spec(run_dir: Path | str) -> dict[str, Any]:
             f"{spec_path}: needs a string 'method' (e.g. \"cfg\"); got {spec!r:.200}"
         )
     scale = spec.get("scale")
+    if spec["method"] == REAL_METHOD:  # the real-images run (CONTRACTS "The real-images run")
+        if scale is not None:
+            raise RunContractError(
+                f"{spec_path}: the real-images run has no guidance scale ('scale': null); "
+                f"got {scale!r}"
+            )
+        return spec
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
         raise RunContractError(
             f"{spec_path}: 'scale' must be a finite number (the guidance scale); got {scale!r}"
@@ -221,7 +239,8 @@ def read_run(run_dir: Path | str, *, strict: bool = True) -> RunContents:
     path = Path(run_dir).expanduser().resolve()
     spec = read_spec(path)
     images, problems = read_manifest(path, strict=strict)
-    method, scale = spec["method"], float(spec["scale"])
+    method = spec["method"]
+    scale = math.nan if spec["scale"] is None else float(spec["scale"])
     label = spec.get("label")
     if not (isinstance(label, str) and label.strip()):
         label = f"{method}@{scale:g}"
@@ -338,7 +357,7 @@ def read_sweep(sweep_dir: Path | str, *, strict: bool = True) -> SweepContents:
             continue
         runs.append(run)
         problems.extend(f"runs/{run_dir.name}: {p}" for p in run.problems)
-    runs.sort(key=lambda r: (r.method, r.scale, r.label))
+    runs.sort(key=lambda r: (r.is_real, r.method, r.scale if r.scale == r.scale else 0.0, r.label))
     results, results_file = read_results(path)
     return SweepContents(
         path=path,

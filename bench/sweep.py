@@ -44,6 +44,7 @@ from bench.metrics.context import EvalConfig, Evaluator, default_cache_dir
 from bench.metrics.registry import get_metric, metric_names
 from bench.plots import plot_all
 from bench.progress import progress_bars, progress_enabled
+from bench.real_floor import REAL_RUN_ID, FloorPlan, plan_floor, write_floor
 from bench.results import build_table, write_table
 from bench.runfolder import RunFolder
 from bench.spec import RunSpec, SweepSettings
@@ -75,6 +76,7 @@ class SweepPlan:
     settings: SweepSettings
     out: Path
     previous: dict[str, Any] | None  # the folder's sweep.json from an earlier invocation
+    floor: FloorPlan | None = None  # the held-out real images scored as a run (with metrics)
 
     @property
     def specs(self) -> list[RunSpec]:
@@ -214,10 +216,19 @@ def plan_sweep(config: SweepConfig, dist: DistInfo) -> SweepPlan:
     out = config.output.out or Path("sweeps") / settings.key()
     previous = _read_sweep_json(out / "sweep.json")
     _check_same_sweep(previous, settings, out)
+    floor = None
     if evaluator is not None:
         evaluator.check_judges_independent_of(description)
+        floor = plan_floor(
+            captions,
+            num_samples=config.num_samples,
+            resolution=g.resolution,
+            seed=config.seed,
+            synthetic_split=config.captions.synthetic_split,
+            synthetic_val_size=config.captions.synthetic_val_size,
+        )
     return SweepPlan(
-        config, captions, device, evaluator, generate, description, settings, out, previous
+        config, captions, device, evaluator, generate, description, settings, out, previous, floor
     )
 
 
@@ -265,6 +276,8 @@ def generate_runs(plan: SweepPlan, dist: DistInfo) -> Generation:
 def _sweep_runs(out: Path, key: str) -> list[RunFolder]:
     folders = []
     for spec_path in sorted((out / "runs").glob("*/spec.json")):
+        if spec_path.parent.name == REAL_RUN_ID:
+            continue  # the real-data floor (bench.real_floor), not a generated run
         spec = RunSpec.from_json(json.loads(spec_path.read_text(encoding="utf-8")))
         if spec.settings.key() == key:
             folders.append(RunFolder(out, spec))
@@ -283,6 +296,16 @@ def score_runs(plan: SweepPlan, folders: list[RunFolder]) -> list[tuple[RunSpec,
         return None
     log.info("scoring %d runs: %s", len(complete), ", ".join(evaluator.config.metrics))
     return [(f.spec, evaluator.evaluate(f)) for f in complete]
+
+
+def real_floor(plan: SweepPlan) -> tuple[FloorPlan | None, RunFolder | None]:
+    """Stage 3a: held-out real images with their own captions as the run ``real-images``,
+    scored with the others (:mod:`bench.real_floor`); ``(None, None)`` without metrics."""
+    if plan.floor is None:
+        return None, None
+    if plan.floor.spec is None:
+        log.warning("real-data floor not measured: %s", plan.floor.why_not)
+    return plan.floor, write_floor(plan.floor, plan.out)
 
 
 # -- stage 4: write sweep.json, the table, plots and grids (rank 0) --------------------------
@@ -419,8 +442,11 @@ def run_sweep(config: SweepConfig) -> dict[str, Any]:
         folders = _sweep_runs(plan.out, plan.settings.key())
         for folder in folders:
             folder.compact()
-        scored = score_runs(plan, folders)
+        floor_plan, floor = real_floor(plan)
+        scored = score_runs(plan, folders + ([floor] if floor is not None else []))
         record = sweep_record(plan, folders, generation, dist.world_size, scored is not None)
+        if floor_plan is not None:
+            record["real_floor"] = floor_plan.record()
         atomic_write_text(
             plan.out / "sweep.json", json.dumps(record, indent=2, sort_keys=True) + "\n"
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.run_contract import RunContractError, RunImage, find_run_dirs, read_run
+from bench.run_contract import REAL_RUN_ID, RunContractError, RunImage, find_run_dirs, read_run
 from bench.spec import generator_display_name
 from human_eval.errors import HumanEvalError
 
@@ -49,9 +49,14 @@ def expand_run_paths(paths: list[str | Path]) -> list[Path]:
     found: list[Path] = []
     for raw in paths:
         try:
-            found.extend(find_run_dirs(raw))
+            dirs = find_run_dirs(raw)
         except RunContractError as exc:
             raise HumanEvalError(f"runs: {exc}") from None
+        if len(dirs) > 1 or dirs[0] != Path(raw).expanduser().resolve():
+            # a sweep folder: its real-images run (the metrics' floor) has its own captions, so
+            # it shares no caption with a generated run and cannot be compared pairwise
+            dirs = [d for d in dirs if d.name != REAL_RUN_ID]
+        found.extend(dirs)
     return list(dict.fromkeys(found))
 
 
@@ -61,6 +66,12 @@ def load_condition(path: str | Path) -> Condition:
         run = read_run(path, strict=True)
     except RunContractError as exc:
         raise HumanEvalError(f"runs: {exc}") from None
+    if run.is_real:
+        raise HumanEvalError(
+            f"runs: {run.path} is a sweep's real-images run (held-out real images with their "
+            "own captions, the metrics' floor); it shares no caption with the generated runs, "
+            "so a pairwise study cannot use it; leave it out"
+        )
     if not run.images:
         raise HumanEvalError(
             f"runs: {run.path / 'manifest.jsonl'}: lists no images; the run has not produced "

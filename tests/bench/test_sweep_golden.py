@@ -152,9 +152,45 @@ def _same(recorded: Any, now: Any, where: str) -> None:
         assert type(recorded) is type(now) and recorded == now, f"{where}: {recorded!r} != {now!r}"
 
 
+def _without_floor(case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The recording's view of a case (the generated runs) and what the real-data floor, added
+    after the recording (issue 23), wrote: its run folder, rows and sweep.json entry."""
+    real = "runs/real-images/"
+    floor = {
+        "run_ids": [r for r in case["run_ids"] if r == "real-images"],
+        "files": [f for f in case["files"] if f.startswith(real)],
+        "rows": [r for r in case["results"] or [] if r["run_id"] == "real-images"],
+        "record": case["sweep_json"].get("real_floor"),
+    }
+    rest = dict(case)
+    rest["run_ids"] = [r for r in case["run_ids"] if r != "real-images"]
+    rest["files"] = [f for f in case["files"] if not f.startswith(real)]
+    rest["images_sha256"] = {k: v for k, v in case["images_sha256"].items() if real not in k}
+    if case["results"] is not None:
+        rest["results"] = [r for r in case["results"] if r["run_id"] != "real-images"]
+    rest["sweep_json"] = {k: v for k, v in case["sweep_json"].items() if k != "real_floor"}
+    return rest, floor
+
+
 @pytest.mark.timeout(600)
 def test_sweep_reproduces_the_pre_refactor_recording(golden_values, tmp_path):
-    now = {name: _run_case(name, tmp_path, golden_values) for name in CASES}
+    now, floors = {}, {}
+    for name in CASES:
+        now[name], floors[name] = _without_floor(_run_case(name, tmp_path, golden_values))
+    # the floor where it can be measured: the synthetic split's held-out items, scored with
+    # every metric; COCO with --reference all holds no image outside the reference set (said
+    # in sweep.json); no metrics, no floor
+    synthetic = floors["toy_synthetic_defaults"]
+    assert synthetic["run_ids"] == ["real-images"] and synthetic["record"]["measured"]
+    assert {r["metric"] for r in synthetic["rows"]} == {
+        r["metric"] for r in now["toy_synthetic_defaults"]["results"]
+    }
+    coco_all = floors["toy_coco"]
+    assert coco_all["run_ids"] == [] and coco_all["rows"] == []
+    assert (
+        coco_all["record"]["measured"] is False and "--reference all" in coco_all["record"]["why"]
+    )
+    assert floors["toy_coco_paper_parity"]["record"] is None
     if RECORD:
         GOLDEN.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         pytest.skip(f"recorded {GOLDEN}")
