@@ -5,7 +5,8 @@ and bfloat16 activations are upcast, float64 stays float64) and the result is ca
 input dtype, as the reference does for its mixed-precision path. For bfloat16 on the CPU the
 upcast happens inside PyTorch's kernels (GroupNorm with float32 affine parameters, softmax),
 which accumulate in float32 themselves: the same rule without two extra copies of every
-activation (issue 8's fast path; the softmax result is identical, GroupNorm within one bf16 ulp).
+activation (the fast path's bfloat16; the softmax result is identical, GroupNorm within one bf16
+ulp).
 """
 
 from __future__ import annotations
