@@ -4,8 +4,13 @@ As in the released GLIDE notebooks (Nichol et al. 2021, sec. 4): the base model 
 with classifier-free guidance (or CLIP guidance, or none); its output is quantised to 8 bits and
 given to the upsampler as ``low_res`` (resized bilinearly inside the model), whose initial noise
 is scaled by ``upsample_temp`` (0.997) and which is sampled with DDIM over "fast27" steps,
-conditioned on the caption, unguided. Inpainting uses the inpainting variants of both models and
-replaces the known region of every x_0 prediction by the source image.
+conditioned on the caption, unguided (any registered sampler may replace DDIM:
+``upsample_sampler``). ``guidance_interval`` limits guidance to a range of noise levels
+(:class:`glide.guidance.GuidanceInterval`: sigma of the base model's original timesteps); outside
+it a step costs one network row per sample instead of two. :func:`evaluations_per_image` counts
+the cost of a setting (network rows and CLIP gradients per sample). Inpainting uses the
+inpainting variants of both models and replaces the known region of every x_0 prediction by
+the source image.
 
 Sample ``i`` draws all of its randomness from ``torch.Generator().manual_seed(seeds[i])`` (x_T
 of the base model, one draw per step, then the upsampler's x_T and steps), so it depends only on
@@ -26,13 +31,31 @@ from torch import nn
 
 from glide.diffusion import create_diffusion
 from glide.errors import GlideError
-from glide.guidance import check_inpaint_inputs, classifier_free, clip_guidance, inpaint_denoised_fn
+from glide.guidance import (
+    GuidanceInterval,
+    check_inpaint_inputs,
+    classifier_free,
+    clip_guidance,
+    guided_steps,
+    inpaint_denoised_fn,
+    network_evaluations,
+)
 from glide.io import sha256_file
 from glide.samplers import SAMPLERS, get_sampler  # SAMPLERS: re-exported
 from glide.sampling import randn_rows
+from glide.schedule import get_named_beta_schedule
 from glide.tokenizer import get_glide_tokenizer
 
-__all__ = ["GUIDANCE", "OFFICIAL", "SAMPLERS", "PipelineOutput", "Text2ImPipeline", "to_uint8"]
+__all__ = [
+    "GUIDANCE",
+    "OFFICIAL",
+    "SAMPLERS",
+    "PipelineOutput",
+    "Text2ImPipeline",
+    "evaluations_per_image",
+    "guidance_timesteps",
+    "to_uint8",
+]
 
 GUIDANCE = ("cfg", "clip", "none")
 OFFICIAL = "official"  # checkpoints_dir value: OpenAI's released files (download cache)
@@ -98,6 +121,68 @@ def _state_sha256(model: nn.Module) -> str:
         digest.update(key.encode())
         digest.update(value.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _as_interval(interval: Any) -> GuidanceInterval | None:
+    if interval is None or isinstance(interval, GuidanceInterval):
+        return interval
+    if isinstance(interval, str):
+        return GuidanceInterval.parse(interval, "guidance_interval")
+    try:
+        low, high = interval
+    except (TypeError, ValueError):
+        raise GlideError(
+            f"guidance_interval={interval!r} is invalid: give (low, high) noise levels, a "
+            "glide.guidance.GuidanceInterval, or None for guidance at every step"
+        ) from None
+    return GuidanceInterval(low, high)
+
+
+def guidance_timesteps(
+    diffusion_steps: int, noise_schedule: str, interval: Any
+) -> torch.Tensor | None:
+    """Bool [T] over a model's original timesteps: inside ``interval`` (None: no interval)."""
+    interval = _as_interval(interval)
+    if interval is None:
+        return None
+    abar = np.cumprod(1.0 - get_named_beta_schedule(noise_schedule, diffusion_steps))
+    return interval.timesteps(abar)
+
+
+def evaluations_per_image(
+    base: Mapping[str, Any],
+    upsample: Mapping[str, Any] | None = None,
+    *,
+    guidance: str = "cfg",
+    scale: float = 3.0,
+    steps: str = "100",
+    guidance_interval: Any = None,
+    upsample_steps: str = "fast27",
+) -> dict[str, int]:
+    """What one sample of :meth:`Text2ImPipeline.generate` costs, counted from the settings:
+    ``base`` / ``upsample`` network rows (U-Net evaluations: 2 per classifier-free guided step
+    inside the interval, 1 otherwise), ``unet`` their sum, and ``clip_gradients`` (noised-CLIP
+    forward and backward passes of CLIP guidance, one per step inside the interval). ``base``
+    and ``upsample`` are the models' options (``diffusion_steps``, ``noise_schedule``);
+    ``upsample`` None: 64x64 only. The caption encodings (once per sample) are not counted."""
+    _choice("guidance", guidance, GUIDANCE)
+
+    def timesteps(options: Mapping[str, Any], respacing: str) -> list[int]:
+        d = create_diffusion(int(options["diffusion_steps"]), options["noise_schedule"], respacing)
+        return [int(t) for t in d.timestep_map]
+
+    guide_at = guidance_timesteps(
+        int(base["diffusion_steps"]), base["noise_schedule"], guidance_interval
+    )
+    base_t = timesteps(base, steps)
+    cfg = guidance == "cfg" and float(scale) != 1.0
+    out = {
+        "base": network_evaluations(base_t, guided=cfg, guide_at=guide_at),
+        "upsample": 0 if upsample is None else len(timesteps(upsample, upsample_steps)),
+        "clip_gradients": guided_steps(base_t, guide_at) if guidance == "clip" else 0,
+    }
+    out["unet"] = out["base"] + out["upsample"]
+    return out
 
 
 def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
@@ -223,8 +308,10 @@ class Text2ImPipeline:
         extra: Mapping[str, Any],
         denoised_fn: Any,
         progress: bool,
+        interval: GuidanceInterval | None = None,
     ) -> torch.Tensor:
         cfg = model.config
+        guide_at = guidance_timesteps(cfg.diffusion_steps, cfg.noise_schedule, interval)
         try:
             d = create_diffusion(cfg.diffusion_steps, cfg.noise_schedule, steps)
         except GlideError as err:
@@ -239,7 +326,7 @@ class Text2ImPipeline:
         cond: dict[str, Any] = {"text": enc[:n], **extra}
         denoiser = model
         if use_cfg:
-            denoiser = classifier_free(model, scale)
+            denoiser = classifier_free(model, scale, guide_at)
             cond["uncond"] = {"text": enc[torch.full((n,), n, dtype=torch.long)]}
         cond_fn = None
         if guidance == "clip":
@@ -261,7 +348,7 @@ class Text2ImPipeline:
                     "noise level; use a noised CLIP trained on the base model's schedule "
                     "(python -m glide.train.clip --set beta_schedule=...)"
                 )
-            cond_fn = clip_guidance(self.clip, captions, scale)
+            cond_fn = clip_guidance(self.clip, captions, scale, guide_at)
         size = cfg.image_size
         run = get_sampler(sampler)
         kwargs = {"eta": eta} if run.takes_eta else {}
@@ -280,6 +367,7 @@ class Text2ImPipeline:
         sampler: str = "ancestral",
         steps: str = "100",
         eta: float = 0.0,
+        guidance_interval: GuidanceInterval | tuple[float, float] | str | None = None,
         upsample: bool = False,
         upsample_steps: str = "fast27",
         upsample_sampler: str = "ddim",
@@ -299,6 +387,12 @@ class Text2ImPipeline:
         if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
             raise GlideError(f"seeds must be integers, got {list(seeds)[:5]}")
         _choice("guidance", guidance, GUIDANCE)
+        interval = _as_interval(guidance_interval)
+        if interval is not None and guidance == "none":
+            raise GlideError(
+                f"guidance_interval={interval.text()!r} needs guidance 'cfg' or 'clip' (got "
+                "'none', which guides at no step)"
+            )
         get_sampler(sampler, "sampler")
         get_sampler(upsample_sampler, "upsample_sampler")
         if isinstance(scale, bool) or not isinstance(scale, (int, float)):
@@ -332,7 +426,7 @@ class Text2ImPipeline:
         base = self._stage(
             self.base, captions, gens, steps=steps, sampler=sampler, eta=eta, guidance=guidance,
             scale=float(scale), noise=None, extra=extra, denoised_fn=denoised_fn,
-            progress=progress,
+            progress=progress, interval=interval,
         )  # fmt: skip
         if not upsample:
             return PipelineOutput(base)
@@ -359,6 +453,7 @@ class Text2ImPipeline:
         sampler: str = "ancestral",
         steps: str = "100",
         eta: float = 0.0,
+        guidance_interval: GuidanceInterval | tuple[float, float] | str | None = None,
         upsample: bool = False,
         upsample_steps: str = "fast27",
         upsample_sampler: str = "ddim",
@@ -373,15 +468,18 @@ class Text2ImPipeline:
         "none" (the conditional model). ``sampler``: a name of ``glide.samplers.SAMPLERS``
         ("ancestral", "ddim", "dpm++2m", "dpm++2m-sde"). ``sampler``/``steps``/``eta``:
         base-model sampling (``steps`` is any respacing string: "100", "250", "ddim50",
-        "fast27", ...; ``eta`` goes to the samplers that take it, DDIM). Upsampling:
+        "fast27", ...; ``eta`` goes to the samplers that take it, DDIM). ``guidance_interval``:
+        guide only at noise levels ``low <= sigma <= high`` of the base model's original
+        timesteps ((low, high), "low,high" or a GuidanceInterval; None: every step). Upsampling:
         ``upsample_steps`` with ``upsample_sampler`` (DDIM), x_T scaled by ``upsample_temp``.
         Inpainting pipelines take ``inpaint_image`` uint8 [N, H, W, 3] and ``inpaint_mask``
         [N, H, W] (1 = keep the source pixel, 0 = generate), resized to each stage's size.
         """
         out = self.generate(
             captions, seeds, guidance=guidance, scale=scale, sampler=sampler, steps=steps,
-            eta=eta, upsample=upsample, upsample_steps=upsample_steps,
-            upsample_sampler=upsample_sampler, upsample_temp=upsample_temp,
-            inpaint_image=inpaint_image, inpaint_mask=inpaint_mask, progress=progress,
+            eta=eta, guidance_interval=guidance_interval, upsample=upsample,
+            upsample_steps=upsample_steps, upsample_sampler=upsample_sampler,
+            upsample_temp=upsample_temp, inpaint_image=inpaint_image, inpaint_mask=inpaint_mask,
+            progress=progress,
         )  # fmt: skip
         return to_uint8(out.final)
