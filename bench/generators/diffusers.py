@@ -205,9 +205,21 @@ def load_pipeline(folder: Path, dtype: str, device: str) -> Any:
         raise BenchError(
             f"--generator diffusers: {exc}; install the extra: pip install 'glide-bench[diffusers]'"
         ) from None
-    pipe = DiffusionPipeline.from_pretrained(
-        str(folder), torch_dtype=torch_dtype(dtype), local_files_only=True
-    )
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # loading chatter (accelerate hints, bars)
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        pipe = DiffusionPipeline.from_pretrained(
+            str(folder), dtype=torch_dtype(dtype), local_files_only=True
+        )
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+        diffusers_logging.enable_progress_bar()
+        transformers_logging.enable_progress_bar()
     return pipe.to(device)
 
 
