@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.captions import CaptionSet
+from bench.cost import record_cost
 from bench.distributed import DistInfo, shard_blocks
 from bench.generators import GenerateFn
 from bench.images import write_png
@@ -42,8 +43,12 @@ def generate_run(
     batch_size: int,
     dist: DistInfo = DistInfo(),
     progress: bool = True,
+    device: str = "cpu",
 ) -> GenerationStats:
-    """Make this process's share of the run's missing images (blocks ``k % world == rank``)."""
+    """Make this process's share of the run's missing images (blocks ``k % world == rank``).
+    The generator calls are timed; rank 0 records the run's cost in ``cost.json``
+    (:mod:`bench.cost`, with ``device``). A run with a guidance interval passes it to the
+    generator as ``guidance_interval=``."""
     spec = folder.spec
     settings = spec.settings
     n = settings.num_samples
@@ -55,6 +60,8 @@ def generate_run(
     mine = [i for block in blocks for i in block]
     todo = [i for i in mine if i not in done]
     size = settings.resolution
+    extra = {} if spec.guidance_interval is None else {"guidance_interval": spec.guidance_interval}
+    generating, made = 0.0, 0
     start = time.perf_counter()
     desc = spec.label if not dist.enabled else f"{spec.label} [rank {dist.rank}]"
     with tqdm(
@@ -72,9 +79,12 @@ def generate_run(
             indices = list(block)
             entries = [captions.entries[i] for i in indices]
             seeds = [sample_seed(settings.seed, i) for i in indices]
+            began = time.perf_counter()
             images = np.asarray(
-                generate([e.caption for e in entries], seeds, spec.method, spec.scale)
+                generate([e.caption for e in entries], seeds, spec.method, spec.scale, **extra)
             )
+            generating += time.perf_counter() - began
+            made += len(indices)
             if images.dtype != np.uint8 or images.shape != (len(indices), size, size, 3):
                 raise AssertionError(
                     f"generator returned {images.dtype} {images.shape}, "
@@ -98,6 +108,11 @@ def generate_run(
                 )
             folder.append(records)
             bar.update(len(records))
+    if dist.is_main:
+        record_cost(
+            folder.path, spec, images=made, seconds=generating, device=device,
+            batch_size=batch_size,
+        )  # fmt: skip
     return GenerationStats(
         spec.run_id, spec.label, len(todo), len(mine) - len(todo), time.perf_counter() - start
     )

@@ -243,6 +243,21 @@ def plot_pareto(
     return written
 
 
+def with_interval_methods(table: pd.DataFrame) -> pd.DataFrame:
+    """Runs with a guidance interval (the results table's ``guidance_interval`` column) as
+    methods of their own, ``"cfg sigma[0.28,5.42]"``: their own line and legend entry, never
+    averaged with the full-range runs of the same scale."""
+    if "guidance_interval" not in table.columns:
+        return table
+    interval = table["guidance_interval"].fillna("").astype(str)
+    if not (interval != "").any():
+        return table
+    suffix = interval.map(lambda i: f" sigma[{i}]" if i else "")
+    return table.assign(method=table["method"].astype(str) + suffix)
+
+
 def plot_all(table: pd.DataFrame, out_dir: Path, subtitle: str = "") -> dict[str, list[Path]]:
-    """All three plots into ``out_dir``; a plot whose metrics are absent maps to []."""
+    """All three plots into ``out_dir``; a plot whose metrics are absent maps to []. Runs with
+    a guidance interval are lines of their own (:func:`with_interval_methods`)."""
+    table = with_interval_methods(table)
     return {plot.name: plot_pareto(table, plot, out_dir, subtitle) for plot in PLOTS}

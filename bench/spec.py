@@ -138,10 +138,15 @@ class SweepSettings:
     upsample_steps: str = "fast27"
     upsample_temp: float = 0.997
     dtype: str = "float32"
+    upsample_sampler: str = "ddim"  # in to_json (and so in run ids) only when not "ddim"
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise BenchError(f"--sampler: {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
+        if self.upsample_sampler not in SAMPLERS:
+            raise BenchError(
+                f"--upsample-sampler: {self.upsample_sampler!r}; choose from {', '.join(SAMPLERS)}"
+            )
         if self.resolution not in RESOLUTIONS:
             raise BenchError(
                 f"--resolution: {self.resolution!r}; choose 64 (base model) or 256 (through the "
@@ -153,21 +158,57 @@ class SweepSettings:
         check_steps(self.upsample_steps, "--upsample-steps")
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(canonical_json(dataclasses.asdict(self)))
+        body = dataclasses.asdict(self)
+        if body["upsample_sampler"] == "ddim":  # the paper's: run ids from before it existed
+            del body["upsample_sampler"]
+        return json.loads(canonical_json(body))
 
     def key(self) -> str:
         """Content hash of the shared settings: one sweep folder holds one key."""
         return content_hash(self.to_json())
 
 
+def check_guidance_interval(value: Any) -> tuple[float, float] | None:
+    """A guidance interval ``(low, high)`` in noise levels sigma (``glide.guidance.
+    GuidanceInterval``), as floats; None (guidance at every step) stays None."""
+    if value is None:
+        return None
+    from glide.guidance import GuidanceInterval
+
+    try:
+        if isinstance(value, str):
+            interval = GuidanceInterval.parse(value)
+        else:
+            low, high = value
+            interval = GuidanceInterval(low, high)
+    except (TypeError, ValueError) as err:  # GlideError is a ValueError: its own message
+        detail = str(err).removeprefix("--guidance-interval: ")
+        raise BenchError(
+            f"--guidance-interval: {value!r}: {detail}; give LO,HI noise levels sigma, e.g. "
+            "0.28,5.42"
+        ) from None
+    return (interval.low, interval.high)
+
+
+def format_interval(interval: tuple[float, float] | None) -> str:
+    """``(0.28, 5.42) -> "0.28,5.42"`` (as ``--guidance-interval`` takes it); None -> ``""``."""
+    if interval is None:
+        return ""
+    short = [f"{x:g}" if float(f"{x:g}") == x else repr(float(x)) for x in interval]
+    return ",".join(short)
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    """One (method, scale) run; ``run_id`` is a content hash of the rest of the spec."""
+    """One (method, scale[, guidance interval]) run; ``run_id`` is a content hash of the rest
+    of the spec. ``guidance_interval`` (noise levels sigma, ``glide.guidance``) enters the spec
+    and its hash only when set, so a run guided at every step keeps the id it always had."""
 
     method: str
     scale: float
     settings: SweepSettings
     version: int = field(default=SPEC_VERSION)
+    guidance_interval: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -175,13 +216,21 @@ class RunSpec:
         if not math.isfinite(self.scale) or self.scale < 0:
             raise BenchError(f"--scales: {self.scale!r}; guidance scales must be finite and >= 0")
         object.__setattr__(self, "scale", float(self.scale))
+        object.__setattr__(
+            self, "guidance_interval", check_guidance_interval(self.guidance_interval)
+        )
 
     @property
     def label(self) -> str:
-        return f"{self.method}@{format_scale(self.scale)}"
+        label = f"{self.method}@{format_scale(self.scale)}"
+        if self.guidance_interval is not None:
+            label += f" sigma[{format_interval(self.guidance_interval)}]"
+        return label
 
     def _body(self) -> dict[str, Any]:
         body = {"spec_version": self.version, "method": self.method, "scale": self.scale}
+        if self.guidance_interval is not None:
+            body["guidance_interval"] = list(self.guidance_interval)
         body.update(self.settings.to_json())
         return body
 
@@ -202,6 +251,7 @@ class RunSpec:
         version = body.pop("spec_version", None)
         method = body.pop("method", None)
         scale = body.pop("scale", None)
+        interval = body.pop("guidance_interval", None)
         names = {f.name for f in dataclasses.fields(SweepSettings)}
         unknown = set(body) - names
         if version != SPEC_VERSION or unknown or method is None or scale is None:
@@ -209,7 +259,12 @@ class RunSpec:
                 f"spec.json: not a glide-bench run spec of version {SPEC_VERSION} "
                 f"(version={version!r}, unexpected keys={sorted(unknown)}); regenerate the run"
             )
-        spec = cls(method=method, scale=float(scale), settings=SweepSettings(**body))
+        spec = cls(
+            method=method,
+            scale=float(scale),
+            settings=SweepSettings(**body),
+            guidance_interval=None if interval is None else tuple(interval),
+        )
         if "run_id" in data and data["run_id"] != spec.run_id:
             raise BenchError(
                 f"spec.json: run_id {data['run_id']!r} does not match its content "

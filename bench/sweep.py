@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.captions import CaptionSet, load_caption_set
+from bench.cost import read_cost
+from bench.cost_plots import plot_cost_frontiers
 from bench.distributed import (
     DistInfo,
     barrier,
@@ -80,8 +82,12 @@ class SweepPlan:
 
     @property
     def specs(self) -> list[RunSpec]:
+        c = self.config
         return [
-            RunSpec(m, s, self.settings) for m in self.config.methods for s in self.config.scales
+            RunSpec(m, s, self.settings, guidance_interval=i)
+            for m in c.methods
+            for s in c.scales
+            for i in c.guidance_intervals
         ]
 
 
@@ -190,6 +196,7 @@ def plan_sweep(config: SweepConfig, dist: DistInfo) -> SweepPlan:
             methods=config.methods,
             upsample_steps=g.upsample_steps,
             upsample_temp=g.upsample_temp,
+            upsample_sampler=g.upsample_sampler,
             model=g.model,
             revision=g.revision,
             images=g.images,
@@ -212,6 +219,7 @@ def plan_sweep(config: SweepConfig, dist: DistInfo) -> SweepPlan:
         upsample_steps=g.upsample_steps,
         upsample_temp=g.upsample_temp,
         dtype=g.dtype,
+        upsample_sampler=g.upsample_sampler,
     )
     out = config.output.out or Path("sweeps") / settings.key()
     previous = _read_sweep_json(out / "sweep.json")
@@ -264,6 +272,7 @@ def generate_runs(plan: SweepPlan, dist: DistInfo) -> Generation:
             batch_size=plan.config.generation.batch_size,
             dist=dist,
             progress=plan.config.output.progress and progress_enabled(),
+            device=plan.device,
         )
         for spec in specs
     ]
@@ -281,7 +290,9 @@ def _sweep_runs(out: Path, key: str) -> list[RunFolder]:
         spec = RunSpec.from_json(json.loads(spec_path.read_text(encoding="utf-8")))
         if spec.settings.key() == key:
             folders.append(RunFolder(out, spec))
-    return sorted(folders, key=lambda f: (f.spec.method, f.spec.scale))
+    return sorted(
+        folders, key=lambda f: (f.spec.method, f.spec.scale, f.spec.guidance_interval or ())
+    )
 
 
 def score_runs(plan: SweepPlan, folders: list[RunFolder]) -> list[tuple[RunSpec, Any]] | None:
@@ -404,7 +415,8 @@ def write_outputs(
     """Stage 4: results.csv/.parquet and the Pareto plots (when scored), the sample grids."""
     outputs: dict[str, Any] = {}
     if scored is not None:
-        table = build_table(scored)
+        costs = {spec.run_id: read_cost(plan.out / "runs" / spec.run_id) for spec, _ in scored}
+        table = build_table(scored, costs)
         outputs["results"] = write_table(table, plan.out)
         g = plan.config.generation
         subtitle = (
@@ -412,6 +424,7 @@ def write_outputs(
             f"{g.resolution}px, {g.steps} {g.sampler} steps"
         )
         outputs["plots"] = plot_all(table, plan.out / "plots", subtitle)
+        outputs["plots"].update(plot_cost_frontiers(table, plan.out / "plots", subtitle))
     complete = [f for f in folders if f.is_complete()]
     outputs["grids"] = make_grids(complete, plan.out / "grids", rows=plan.config.output.grid_rows)
     return outputs

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.spec import RESOLUTIONS, SAMPLERS, check_steps, parse_methods
+from bench.spec import RESOLUTIONS, SAMPLERS, check_guidance_interval, check_steps, parse_methods
 
 # The GLIDE paper's zero-shot MS-COCO protocol (see /work/shared/PROTOCOL.md and the README).
 PAPER_PARITY: dict[str, Any] = {
@@ -95,6 +95,7 @@ class GenerationOptions:
     resolution: int = QUICK["resolution"]
     upsample_steps: str = "fast27"
     upsample_temp: float = 0.997
+    upsample_sampler: str = "ddim"  # the paper's (fast27 DDIM); any registered sampler
     batch_size: int = 8
     device: str = "cpu"
     dtype: str = "float32"
@@ -137,6 +138,7 @@ class GenerationOptions:
         if self.pipeline_resolution is not None:
             _positive("--pipeline-resolution", self.pipeline_resolution)
         _choice("--sampler", self.sampler, SAMPLERS)
+        _choice("--upsample-sampler", self.upsample_sampler, SAMPLERS)
         object.__setattr__(self, "steps", check_steps(self.steps))
         object.__setattr__(
             self, "upsample_steps", check_steps(self.upsample_steps, "--upsample-steps")
@@ -195,8 +197,12 @@ class OutputOptions:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """One sweep: every (method, scale) pair of ``methods`` x ``scales`` on ``num_samples``
-    captions chosen by ``seed``.
+    """One sweep: every (method, scale, guidance interval) of ``methods`` x ``scales`` x
+    ``guidance_intervals`` on ``num_samples`` captions chosen by ``seed``.
+
+    ``guidance_intervals``: ``None`` (guidance at every step, the default and the paper's) and/or
+    ``(low, high)`` noise levels sigma where guidance acts (``glide.guidance.GuidanceInterval``;
+    the glide generator only).
 
     ``command_line`` is the command line the config was parsed from, recorded in sweep.json
     when it still describes the config (``bench.sweep_options.recorded_argv``); it takes no
@@ -205,6 +211,7 @@ class SweepConfig:
 
     methods: tuple[str, ...] = ("cfg",)
     scales: tuple[float, ...] = (1.0, 2.0, 3.0)
+    guidance_intervals: tuple[tuple[float, float] | None, ...] = (None,)
     num_samples: int = QUICK["num_samples"]
     seed: int = 0
     paper_parity: bool = False
@@ -229,6 +236,18 @@ class SweepConfig:
         if len(set(scales)) != len(scales):
             raise BenchError(f"--scales: {scales} lists a scale twice; list each scale once")
         object.__setattr__(self, "scales", scales)
+        intervals = tuple(check_guidance_interval(i) for i in self.guidance_intervals)
+        if not intervals or len(set(intervals)) != len(intervals):
+            raise BenchError(
+                f"--guidance-interval: {intervals}; list each interval once (at least one; "
+                "'full' for guidance at every step)"
+            )
+        if intervals != (None,) and self.generation.generator != "glide":
+            raise BenchError(
+                f"--guidance-interval: applies to --generator glide only (this sweep's "
+                f"generator is {self.generation.generator!r})"
+            )
+        object.__setattr__(self, "guidance_intervals", intervals)
         if isinstance(self.num_samples, bool) or self.num_samples < 1:
             raise BenchError(f"--num-samples: {self.num_samples}; give a positive count")
         if self.paper_parity and self.captions.coco_captions is None:

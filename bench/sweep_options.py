@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.metrics.registry import parse_metrics
-from bench.spec import SAMPLERS, format_scale, parse_methods, parse_scales
+from bench.spec import (
+    SAMPLERS,
+    check_guidance_interval,
+    format_interval,
+    format_scale,
+    parse_methods,
+    parse_scales,
+)
 from bench.sweep_config import (
     PAPER_PARITY,
     QUICK,
@@ -73,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--scales",
         default="1,2,3",
         help="comma-separated guidance scales (>= 0; 1 = no guidance for cfg)",
+    )
+    g.add_argument(
+        "--guidance-interval",
+        action="append",
+        default=None,
+        metavar="LO,HI",
+        help="guide only at noise levels LO <= sigma <= HI, sigma = sqrt((1 - abar_t) / abar_t) "
+        "of the base model's original timestep t (Kynkaanniemi et al. 2024; outside it the "
+        "unconditional half of the batch is not run); give it several times to sweep "
+        "intervals, 'full' for guidance at every step (glide generator only) [default: full]",
     )
     g.add_argument(
         "--num-samples",
@@ -201,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--upsample-steps", default="fast27", help="upsampler respacing (256 only)")
     g.add_argument(
+        "--upsample-sampler",
+        choices=SAMPLERS,
+        default="ddim",
+        help="upsampler sampler (256 only); the paper's is ddim with --upsample-steps fast27",
+    )
+    g.add_argument(
         "--upsample-temp", type=float, default=0.997, help="upsampler noise temperature (256 only)"
     )
     g.add_argument("--batch-size", type=int, default=8, help="images per generator call")
@@ -309,6 +332,7 @@ def config_from_namespace(args: argparse.Namespace, argv: Sequence[str]) -> Swee
     return SweepConfig(
         methods=parse_methods(args.method or ["cfg"]),
         scales=parse_scales(args.scales),
+        guidance_intervals=parse_intervals(args.guidance_interval),
         num_samples=decided["num_samples"],
         seed=args.seed,
         paper_parity=bool(args.paper_parity),
@@ -327,6 +351,7 @@ def config_from_namespace(args: argparse.Namespace, argv: Sequence[str]) -> Swee
             resolution=decided["resolution"],
             upsample_steps=args.upsample_steps,
             upsample_temp=args.upsample_temp,
+            upsample_sampler=args.upsample_sampler,
             batch_size=args.batch_size,
             device=args.device,
             dtype=args.dtype,
@@ -361,6 +386,16 @@ def _scale_text(scale: float) -> str:
     return short if float(short) == scale else repr(scale)
 
 
+def parse_intervals(values: Sequence[str] | None) -> tuple[tuple[float, float] | None, ...]:
+    """``--guidance-interval`` values ("full" or "LO,HI", each given once) -> the config's
+    ``guidance_intervals``; none given: ``(None,)``, guidance at every step."""
+    if not values:
+        return (None,)
+    return tuple(
+        None if v.strip() == "full" else check_guidance_interval(v.strip()) for v in values
+    )
+
+
 def config_to_argv(config: SweepConfig) -> list[str]:
     """A command line that :func:`config_from_args` turns back into ``config`` (options at
     their default left out)."""
@@ -390,6 +425,7 @@ def config_to_argv(config: SweepConfig) -> list[str]:
         ("--resolution", g.resolution, parity["resolution"]),
         ("--upsample-steps", g.upsample_steps, "fast27"),
         ("--upsample-temp", g.upsample_temp, 0.997),
+        ("--upsample-sampler", g.upsample_sampler, "ddim"),
         ("--batch-size", g.batch_size, 8),
         ("--device", g.device, "cpu"),
         ("--dtype", g.dtype, "float32"),
@@ -411,6 +447,9 @@ def config_to_argv(config: SweepConfig) -> list[str]:
         if value == default:
             continue
         argv += [flag] if value is True else [flag, str(value)]
+    if config.guidance_intervals != (None,):
+        for interval in config.guidance_intervals:
+            argv += ["--guidance-interval", format_interval(interval) or "full"]
     return argv
 
 

@@ -170,20 +170,26 @@ def test_run_and_sweep_files_hold_exactly_the_documented_keys(made: Path) -> Non
         assert sorted((run / "images").glob("*.png")) == [
             run / "images" / f"{i:05d}.png" for i in range(N)
         ]
+        cost = json.loads((run / "cost.json").read_text())
+        assert set(cost) == set(doc["cost.json keys"])
         metrics = json.loads((run / "metrics.json").read_text())
         assert set(metrics) == set(doc["metrics.json keys"])
         for entry in metrics["metrics"].values():
             assert set(entry) == set(doc["metrics.json metric keys"])
     assert list(MANIFEST_KEYS) == doc["manifest.jsonl keys"]
     table = pd.read_csv(sweep / "results.csv")
-    assert list(table.columns) == doc["results columns"] == list(RESULT_COLUMNS)
-    assert list(pd.read_parquet(sweep / "results.parquet").columns) == doc["results columns"]
+    assert doc["results columns"] == list(RESULT_COLUMNS)
+    written = doc["results columns"] + doc["results run columns"]
+    assert list(table.columns) == written
+    assert list(pd.read_parquet(sweep / "results.parquet").columns) == written
     assert len(table) == 4 * 3  # one row per (run, metric): four runs, three metrics
     assert {(r.run_id, r.metric) for r in table.itertuples()} == {
         (run.name, m) for run in runs for m in ("fid", "precision", "recall")
     }
     # the other two plots need IS and CLIP score: a plot without its metrics is not drawn
-    assert {p.name for p in (sweep / "plots").iterdir()} == {"pareto_pr.png", "pareto_pr.svg"}
+    assert {p.name for p in (sweep / "plots").iterdir()} == {
+        "pareto_pr.png", "pareto_pr.svg", "frontier_fid_cost.png", "frontier_fid_cost.svg"
+    }  # fmt: skip
     assert {p.name for p in (sweep / "grids").iterdir()} == {"cfg.png", "clip.png"}
 
 

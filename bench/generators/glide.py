@@ -45,7 +45,14 @@ def glide_generator(options: GeneratorOptions) -> tuple[GenerateFn, dict[str, An
     if fast is not None:  # reduced precision runs on the inference fast path
         pipe.use_fast_path(fast)
 
-    def generate(captions: Sequence[str], seeds: Sequence[int], method: str, scale: float):
+    def generate(
+        captions: Sequence[str],
+        seeds: Sequence[int],
+        method: str,
+        scale: float,
+        guidance_interval: tuple[float, float] | None = None,
+    ):
+        # guidance_interval: passed by bench.generate only for runs that have one (issue 24)
         return pipe(
             list(captions),
             [int(s) for s in seeds],
@@ -53,8 +60,10 @@ def glide_generator(options: GeneratorOptions) -> tuple[GenerateFn, dict[str, An
             scale=float(scale),
             sampler=options.sampler,
             steps=options.steps,
+            guidance_interval=guidance_interval,
             upsample=upsample,
             upsample_steps=options.upsample_steps,
+            upsample_sampler=options.upsample_sampler,
             upsample_temp=options.upsample_temp,
             progress=False,
         )

@@ -6,7 +6,9 @@ built with (never on batch-mates or batch size, up to the float rounding of batc
 kernels). A factory builds it from :class:`GeneratorOptions` and also returns a description
 for the run metadata: ``"identity"`` (what changes images: checkpoint hashes, options; it is
 the ``checkpoints`` key of every run spec, so it enters every run id) and ``"pipeline"`` (the
-full description, in sweep.json).
+full description, in sweep.json). A run with a guidance interval (issue 24) calls it with the
+keyword ``guidance_interval=(low, high)`` as well; only ``glide`` takes it (the sweep config
+refuses intervals for the other generators).
 
 An identity may carry ``"display_name"``: the generator's name in legends, tables and study
 conditions (:func:`bench.spec.generator_display_name`; the generator's registry name without).
@@ -42,6 +44,7 @@ class GeneratorOptions:
     methods: tuple[str, ...]
     upsample_steps: str = "fast27"
     upsample_temp: float = 0.997
+    upsample_sampler: str = "ddim"
     model: str | None = None
     revision: str | None = None
     images: Path | None = None

@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--batches", default="2,8",
-        help="base-model batch sizes in rows, CFG pairs, e.g. 2,8 (default: %(default)s)",
+        help="base-model batch sizes in rows, CFG pairs, e.g. 2,8; with --models upsample alone "
+        "the upsampler's batch sizes, any positive integer (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--upsample-batch", type=int, default=1, help="upsampler batch size (default: %(default)s)"
@@ -284,11 +285,21 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     models = _parse_list("--models", args.models, ["base", "upsample"])
     batches = _parse_list("--batches", args.batches)
-    if not all(b.isdigit() for b in batches) or any(int(b) < 2 or int(b) % 2 for b in batches):
+    if not all(b.isdigit() and int(b) >= 1 for b in batches):
+        raise BenchError(f"--batches={args.batches!r}: use positive integers, e.g. 2,8")
+    if "base" in models and any(int(b) < 2 or int(b) % 2 for b in batches):
         raise BenchError(
-            f"--batches={args.batches!r}: use even integers >= 2 (CFG pairs), e.g. 2,8"
+            f"--batches={args.batches!r}: the base model runs classifier-free guidance, so its "
+            "batches are even integers >= 2 (CFG pairs), e.g. 2,8; the upsampler runs unguided "
+            "(--models upsample --batches 1, or --upsample-batch)"
         )
     batch_list = [2] if args.quick else [int(b) for b in batches]
+    # --models upsample alone: --batches are the upsampler's (it runs unguided: any size)
+    upsample_batches = (
+        [int(b) for b in batches]
+        if "base" not in models and not args.quick
+        else [args.upsample_batch]
+    )
     names = ["fp32-ref", "fast"] if args.quick else _parse_list(
         "--variants", args.variants, VARIANT_NAMES)  # fmt: skip
     variants = [make_variant(n, args.device) for n in names]
@@ -307,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
     )
     results: list[Result] = []
     for model in models:
-        for batch in batch_list if model == "base" else [args.upsample_batch]:
+        for batch in batch_list if model == "base" else upsample_batches:
             results += run_workload(
                 model, presets[model], batch, variants, args.device, repeats, warmup,
                 memory=not (args.no_memory or args.quick), threads=torch.get_num_threads(),

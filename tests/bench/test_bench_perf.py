@@ -95,3 +95,16 @@ def test_bad_options(capsys):
     assert perf.main(["--variants", "fast,fast"]) == 2
     assert perf.main(["--models", "tiny"]) == 2
     assert perf.main(["--threads", "-1"]) == 2
+
+
+def test_upsampler_alone_takes_odd_batches(capsys):
+    """The upsampler runs unguided: ``--models upsample --batches 1`` is accepted (issue 24),
+    while the base model still needs CFG pairs."""
+    argv = ["--tiny", "--threads", "1", "--repeats", "1", "--warmup", "0", "--models",
+            "upsample", "--batches", "1,3", "--variants", "fp32", "--no-memory"]  # fmt: skip
+    assert perf.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "upsample batch 1" in out and "upsample batch 3" in out
+    assert perf.main(["--models", "base", "--batches", "1"]) == 2
+    assert "CFG pairs" in capsys.readouterr().err
+    assert perf.main(["--models", "upsample", "--batches", "0"]) == 2

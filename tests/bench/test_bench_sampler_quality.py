@@ -49,9 +49,17 @@ def test_compare_marks():
     assert sq.compare(dict(row, ci_low=math.nan), base) == "n/a"
 
 
-def _fake_results(folder, sampler: str, steps: str, dtype: str) -> None:
-    # a deterministic stand-in: fewer steps -> higher FID; bf16 slightly different
+def _fake_results(folder, sampler: str, steps: str, dtype: str, interval=None) -> None:
+    # a deterministic stand-in: fewer steps -> higher FID; bf16 slightly different; the cost
+    # columns as bench.results writes them (a guidance interval halves the time)
     fid = 30.0 + 100.0 / int(steps) + (0.5 if dtype == "bfloat16" else 0.0)
+    seconds = 0.5 if interval is None else 0.25
+    cost = {
+        "guidance_interval": "" if interval is None else f"{interval[0]:g},{interval[1]:g}",
+        "evaluations_per_image": 2.0 * int(steps) if interval is None else int(steps) + 2.0,
+        "clip_gradients_per_image": 0.0, "seconds_per_image": seconds,
+        "images_per_second": 1 / seconds, "cost_device": "cpu", "cost_dtype": dtype,
+    }  # fmt: skip
     rows = [
         ("fid", "FID", fid, fid - 3, fid + 3, True, "glide-bench-synth"),
         ("caption_match", "Caption match", 0.5, 0.4, 0.6, False, "classifier"),
@@ -61,7 +69,7 @@ def _fake_results(folder, sampler: str, steps: str, dtype: str) -> None:
         [
             {"run_id": "x", "method": "cfg", "scale": 3.0, "label": "cfg@3", "metric": m,
              "display_name": name, "value": v, "ci_low": lo, "ci_high": hi, "n": 8,
-             "lower_is_better": low, "extractor": ex, "notes": ""}
+             "lower_is_better": low, "extractor": ex, "notes": "", **cost}
             for m, name, v, lo, hi, low, ex in rows
         ]
     )  # fmt: skip
@@ -75,7 +83,7 @@ def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, cap
     def fake_run_sweep(config):
         calls.append(config)
         g = config.generation
-        _fake_results(config.output.out, g.sampler, g.steps, g.dtype)
+        _fake_results(config.output.out, g.sampler, g.steps, g.dtype, config.guidance_intervals[0])
         return {"generated": 8, "generation_seconds": 4.0}
 
     monkeypatch.setattr("bench.sweep.run_sweep", fake_run_sweep)
@@ -94,7 +102,7 @@ def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, cap
     assert not first.output.progress
     assert calls[3].generation.dtype == "bfloat16"
     text = capsys.readouterr().out
-    assert "| ancestral 100 fp32 | 0.50 |" in text and "dpm++2m 10 bf16" in text
+    assert "| ancestral 100 fp32 | 200 | 0.50 |" in text and "dpm++2m 10 bf16" in text
     table = pd.read_csv(tmp_path / "out" / "quality.csv")
     assert len(table) == 4 * 3
     fid = table[table.metric == "fid"].set_index("config")
@@ -109,7 +117,43 @@ def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, cap
         lambda config: calls.append(config) or {"generated": 0, "generation_seconds": 0.0},
     )
     assert sq.main(argv) == 0
-    assert "| ancestral 100 fp32 | 0.50 |" in capsys.readouterr().out
+    assert "| ancestral 100 fp32 | 200 | 0.50 |" in capsys.readouterr().out
+
+
+def test_guidance_intervals_and_upsampler_rows(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_run_sweep(config):
+        calls.append(config)
+        g = config.generation
+        _fake_results(config.output.out, g.sampler, g.steps, g.dtype, config.guidance_intervals[0])
+        return {}
+
+    monkeypatch.setattr("bench.sweep.run_sweep", fake_run_sweep)
+    argv = ["--configs", "dpm++2m-sde:15", "--dtypes", "float32", "--guidance-intervals",
+            "full;0.3,3", "--upsample-configs", "ddim:fast27,dpm++2m:10", "--num-samples", "8",
+            "--out", str(tmp_path / "out"), "--threads", "0", "--no-progress"]  # fmt: skip
+    assert sq.main(argv) == 0
+    assert [c.guidance_intervals for c in calls] == [(None,), ((0.3, 3.0),)] * 2
+    assert {(c.generation.resolution, c.generation.upsample_sampler, c.generation.upsample_steps)
+            for c in calls} == {(256, "ddim", "fast27"), (256, "dpm++2m", "10")}  # fmt: skip
+    assert calls[1].output.out.name == "dpmpp2m-sde-15-float32-gi0.3_3-up-ddim-fast27"
+    out = capsys.readouterr().out
+    # the goal lines: the interval halves the (fake) time at overlapping quality; the upsampler
+    # at 10 steps makes 2.7x fewer evaluations than fast27
+    assert (
+        "guidance interval: dpm++2m-sde 15 fp32 sigma[0.3,3] | up ddim fast27 vs dpm++2m-sde 15 "
+        "fp32 | up ddim fast27: 2.00x fewer seconds per image" in out
+    )
+    assert "upsampler: dpm++2m-sde 15 fp32 | up dpm++2m 10 vs dpm++2m-sde 15 fp32 | up ddim " \
+        "fast27: 2.70x fewer upsampler evaluations (10 vs 27)" in out  # fmt: skip
+    assert "equal (every metric's interval overlaps)" in out
+    table = pd.read_csv(tmp_path / "out" / "quality.csv", keep_default_na=False)
+    assert set(table.guidance_interval) == {"", "0.3,3"}
+    assert set(table.seconds_per_image) == {0.5, 0.25}
+    for metric in ("fid", "caption_match", "clip_score"):
+        assert (tmp_path / "out" / f"quality_vs_cost_{metric}.png").is_file()
+    assert sq.main(argv[:6] + ["--guidance-intervals", "3"]) == 2
 
 
 def test_bad_options(capsys):

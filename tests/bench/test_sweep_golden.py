@@ -25,7 +25,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from bench.cost import COST_FILE
+from bench.cost_plots import COST_PLOTS
+from bench.results import RUN_COLUMNS
 from bench.sweep import main
+
+COST_PLOT_PREFIXES = tuple(f"{name}." for name, _ in COST_PLOTS)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "sweep_golden.json"
 RECORD = os.environ.get("GLIDE_BENCH_RECORD_GOLDEN") == "1"
@@ -83,8 +88,18 @@ def _rows(out: Path) -> list[dict[str, Any]] | None:
     if not (out / "results.parquet").exists():
         return None  # --metrics none: no table
     table = pd.read_parquet(out / "results.parquet")
+    # the run columns added after the recording (issue 24): no guidance interval in these
+    # sweeps; the cost columns are measured timings (they vary by nature) and are left out
+    assert (table["guidance_interval"] == "").all()
+    table = table.drop(columns=RUN_COLUMNS)
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
     return [{k: _nan_to_none(v) for k, v in row.items()} for row in rows]
+
+
+def _cost_file(path: Path) -> bool:
+    """A file added after the recording that holds measured cost (issue 24): each run's
+    cost.json and the quality-vs-cost plots."""
+    return path.name == COST_FILE or path.name.startswith(COST_PLOT_PREFIXES)
 
 
 def _sweep_json(out: Path, root: Path) -> dict[str, Any]:
@@ -110,7 +125,9 @@ def _run_case(name: str, root: Path, values: dict[str, str]) -> dict[str, Any]:
     return {
         "argv": CASES[name],
         "run_ids": run_ids,
-        "files": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()),
+        "files": sorted(
+            str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not _cost_file(p)
+        ),
         "images_sha256": {
             str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(out.glob("runs/*/images/*.png"))
