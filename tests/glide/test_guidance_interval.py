@@ -166,16 +166,16 @@ def golden(reference_dir):
     return model
 
 
-CAPTIONS = ["a red cube", "a blue ball", "an oil painting of a corgi"]
+CAPTIONS = ["a red cube", "a blue ball"]
 
 
 def test_pipeline_interval(golden, monkeypatch):
     pipe = Text2ImPipeline(golden)
     cfg = golden.config
     sigma = noise_levels(abar(cfg.noise_schedule, cfg.diffusion_steps))
-    kw = dict(steps="8", sampler="dpm++2m", scale=3.0)
-    plain = pipe.generate(CAPTIONS, [1, 2, 3], **kw).base
-    full = pipe.generate(CAPTIONS, [1, 2, 3], guidance_interval=(0, sigma.max()), **kw).base
+    kw = dict(steps="4", sampler="dpm++2m", scale=3.0)  # sigma 20291, 1.75, 0.59, 0.01
+    plain = pipe.generate(CAPTIONS, [1, 2], **kw).base
+    full = pipe.generate(CAPTIONS, [1, 2], guidance_interval=(0, sigma.max()), **kw).base
     assert torch.equal(plain, full)
 
     rows = []
@@ -186,11 +186,11 @@ def test_pipeline_interval(golden, monkeypatch):
         return forward(self, x, t, **k)
 
     monkeypatch.setattr(type(golden), "forward", counting)
-    limited = pipe.generate(CAPTIONS, [1, 2, 3], guidance_interval="0.3,3", **kw).base
+    limited = pipe.generate(CAPTIONS, [1, 2], guidance_interval="0.3,3", **kw).base
     options = {"diffusion_steps": cfg.diffusion_steps, "noise_schedule": cfg.noise_schedule}
-    counted = evaluations_per_image(options, steps="8", guidance_interval=(0.3, 3.0))
+    counted = evaluations_per_image(options, steps="4", guidance_interval=(0.3, 3.0))
     assert sum(rows) == len(CAPTIONS) * counted["base"] == len(CAPTIONS) * counted["unet"]
-    assert 8 < counted["base"] < 16 and counted["clip_gradients"] == 0
+    assert counted["base"] == 4 + 2 and counted["clip_gradients"] == 0
     assert not torch.equal(limited, plain)
     # batch independence: one sample alone is its own row of the batch (float rounding at most)
     rows.clear()
@@ -198,7 +198,7 @@ def test_pipeline_interval(golden, monkeypatch):
     torch.testing.assert_close(alone[0], limited[1], atol=2e-3, rtol=0)
     assert sum(rows) == counted["base"]
     with pytest.raises(GlideError, match="guidance_interval"):
-        pipe.generate(CAPTIONS, [1, 2, 3], guidance="none", guidance_interval=(0.3, 3), **kw)
+        pipe.generate(CAPTIONS, [1, 2], guidance="none", guidance_interval=(0.3, 3), **kw)
 
 
 def test_evaluations_per_image_counts():
