@@ -399,12 +399,15 @@ def floor_sentences(view: ResultsView, brief: bool = False) -> list[str]:
             "perfect generator would get"
         )
         parts = []
+        beyond = []  # best runs that score better than real images
         for method in view.methods:
             best = best_of(view, metric, method)
             if best is None:
                 continue
             gap = best.entry.value - floor.value
             parts.append(f"{best.key.label} (best) is {fmt(abs(gap), d)} {_side(gap)} it")
+            if metric.better(best.entry.value, floor.value):
+                beyond.append(best)
             if brief:
                 continue
             worst_s, worst = max(
@@ -416,6 +419,7 @@ def floor_sentences(view: ResultsView, brief: bool = False) -> list[str]:
                 label = RunKey(method, worst_s).label
                 parts.append(f"{label} (worst) {fmt(abs(wgap), d)} {_side(wgap)}")
         out.append(text + ("; " + ", ".join(parts) if parts else "") + ".")
+        out.extend(_beyond_floor_sentences(metric, floor, beyond, n))
         break  # one fidelity metric: KID only when FID has no floor value
     if not brief:
         for metric in (view.metric("precision"), view.metric("recall")):
@@ -438,6 +442,40 @@ def floor_sentences(view: ResultsView, brief: bool = False) -> list[str]:
                 f"Real images score {text.display_name} {_value(floor, d)} with their own "
                 f"captions" + (f"; {tail}." if tail else ".")
             )
+    return out
+
+
+def _beyond_floor_sentences(metric: MetricInfo, floor: Entry, beyond: list, n: str) -> list[str]:
+    """What it means when a generated run scores better than real images on a fidelity metric:
+    within the floor's interval, the metric cannot tell them apart at this n; beyond it, the
+    metric rewards something other than realism at this n (FID's small-sample bias grows with
+    the spread of the features, so it favours samples less diverse than real ones)."""
+    if not beyond:
+        return []
+    name = metric.display_name
+    inside = [b for b in beyond if _overlaps((b.entry.low, b.entry.high), (floor.low, floor.high))]
+    outside = [b for b in beyond if b not in inside]
+    out = []
+    if inside:
+        one = len(inside) == 1
+        out.append(
+            f"{' and '.join(b.key.label for b in inside)} {'is' if one else 'are'} better than "
+            f"real images, but within the floor's interval: at {n}, {name} cannot tell "
+            f"{'it' if one else 'them'} from real images."
+        )
+    if outside:
+        why = (
+            " (its small-sample bias grows with the spread of the features, so less diverse "
+            "samples score lower)"
+            if metric.name == "fid"
+            else ""
+        )
+        out.append(
+            f"{' and '.join(b.key.label for b in outside)} "
+            f"{'scores' if len(outside) == 1 else 'score'} better than real images beyond the "
+            f"intervals: at {n}, {name} rewards something other than realism{why}; do not read "
+            "it as better than real."
+        )
     return out
 
 

@@ -34,8 +34,27 @@ def _best_runs(view: ResultsView, metric: MetricInfo) -> set:
     return {r for r, v in ok if v == best}
 
 
+#: A reason for a missing value that repeats in this many cells of a column, and is longer than
+#: SHARED_NOTE_CHARS, is written once below the table instead of in every cell.
+SHARED_NOTE_CELLS = 3
+SHARED_NOTE_CHARS = 60
+
+
+def shared_missing_notes(view: ResultsView) -> dict[tuple[str, str], int]:
+    """``(metric, note) -> footnote number`` for long reasons repeated down a column."""
+    runs = ([view.real] if view.real is not None else []) + list(view.runs)
+    shared: dict[tuple[str, str], int] = {}
+    for m in view.metrics:
+        notes = [missing_text(e.notes) for e in (view.get(r, m.name) for r in runs) if not e.ok]
+        for note in dict.fromkeys(notes):
+            if notes.count(note) >= SHARED_NOTE_CELLS and len(note) > SHARED_NOTE_CHARS:
+                shared[(m.name, note)] = len(shared) + 1
+    return shared
+
+
 def metrics_table(view: ResultsView) -> Table:
     """Rows: runs (method, scale); columns: metrics with value, interval and best mark."""
+    shared = shared_missing_notes(view)
     header = ("method", "scale", *(f"{m.display_name} {m.arrow}" for m in view.metrics))
     decimals = {
         m.name: decimals_for(view.get(r, m.name).value for r in view.runs) for m in view.metrics
@@ -56,7 +75,10 @@ def metrics_table(view: ResultsView) -> Table:
                     Cell(fmt(e.value, d), interval_text(e.low, e.high, d), best=run in best[m.name])
                 )
             else:
-                cells.append(Cell(missing_text(e.notes), missing=True, align="left"))
+                note = missing_text(e.notes)
+                if (m.name, note) in shared:
+                    note = f"not computed: see note {shared[(m.name, note)]} below the table"
+                cells.append(Cell(note, missing=True, align="left"))
         rows.append(tuple(cells))
     reference = frozenset({0}) if view.real is not None else frozenset()
     return Table(header, tuple(rows), reference_rows=reference)  # widths: from the content
@@ -71,7 +93,7 @@ def metrics_section(view: ResultsView) -> Section:
         "One row per run (guidance method and scale); one column per metric. "
         "↓ lower is better, ↑ higher is better. Bold with a ▲ marks the best value of each "
         "column across all runs. Below each value: its interval from the results table "
-        '(how each interval is made is listed in the appendix, What was evaluated).'
+        "(how each interval is made is listed in the appendix, What was evaluated)."
     )
     if view.real is not None:
         legend += (
@@ -80,6 +102,9 @@ def metrics_section(view: ResultsView) -> Section:
             "generator would get (not a run; never marked best)."
         )
     blocks: list[Block] = [Paragraph(legend, "note"), metrics_table(view)]
+    for (metric, note), number in shared_missing_notes(view).items():
+        name = next(m.display_name for m in view.metrics if m.name == metric)
+        blocks.append(Paragraph(f"Note {number} ({name}): {note}.", "missing"))
     if view.real is None and view.runs:
         blocks.append(
             Paragraph(

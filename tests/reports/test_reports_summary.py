@@ -253,3 +253,55 @@ def test_report_with_ratings_has_the_side_by_side_figure(tmp_path):
     assert side.caption.startswith("Human ratings beside the automated metric")
     assert "photorealism vs FID; caption vs Caption match" in side.caption
     assert side.width > side.height  # two panels side by side, one row per question
+
+
+def test_runs_better_than_real_images_are_explained_not_celebrated():
+    # the demo's case: at n = 48 (< the 256 feature dimensions) generated runs score a lower FID
+    # than real images, within the floor's interval (cfg@1) or beyond it (clip@1)
+    view = _view(
+        {
+            ("real", None): _fid(1048.5, 140.0),
+            ("cfg", 1.0): _fid(950.0, 60.0),
+            ("cfg", 3.0): _fid(1100.0, 60.0),
+            ("clip", 1.0): _fid(700.0, 50.0),
+        }
+    )
+    text = sweep_findings(view)
+    assert (
+        "cfg@1 is better than real images, but within the floor's interval: at n = 32, FID "
+        "cannot tell it from real images."
+    ) in text
+    beyond = next(t for t in text if t.startswith("clip@1 scores better than real images"))
+    assert "small-sample bias" in beyond and "do not read it as better than real" in beyond
+    # a floor no run beats says nothing of the kind
+    plain = _view({("real", None): _fid(900.0, 30.0), ("cfg", 1.0): _fid(1256.0, 40.0)})
+    assert not any("better than real images" in t for t in sweep_findings(plain))
+
+
+def test_a_long_reason_repeated_down_a_column_is_written_once_below_the_table():
+    from reports.blocks import Paragraph
+    from reports.sections import metrics_section
+
+    long_note = "no value: IS needs splits of 200 images (35 classes) and there are 48"
+    rows = []
+    for s in (1.0, 2.0, 3.0):
+        for metric, v, note in (("fid", 10.0 + s, ""), ("is", NAN, long_note)):
+            display, lower, extractor = METRIC_INFO[metric]
+            rows.append(
+                dict(
+                    run_id=f"cfg{s}", method="cfg", scale=s, label=f"cfg@{s:g}", metric=metric,
+                    display_name=display, value=v, ci_low=v - 1, ci_high=v + 1, n=48,
+                    lower_is_better=lower, extractor=extractor, notes=note,
+                )
+            )  # fmt: skip
+    view = build_view(SweepInputs(Path("."), {}, (), pd.DataFrame(rows), None, {}, {}))
+    section = metrics_section(view)
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    is_col = 2 + [m.name for m in view.metrics].index("is")
+    assert {row[is_col].text for row in table.rows} == {"not computed: see note 1 below the table"}
+    notes = [b.text for b in section.blocks if isinstance(b, Paragraph)]
+    assert f"Note 1 (Inception Score): not computed: {long_note}." in notes
+    # a short reason, or one that does not repeat, stays in its cell
+    view2 = _view({("cfg", 1.0): {"fid": (NAN, NAN, NAN)}, ("cfg", 2.0): _fid(12.0)})
+    table2 = next(b for b in metrics_section(view2).blocks if isinstance(b, Table))
+    assert table2.rows[0][2].text == "not computed: no reason recorded"
