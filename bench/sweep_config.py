@@ -114,7 +114,7 @@ class GenerationOptions:
         ):
             if value is not None and self.generator != owner:
                 raise BenchError(
-                    f"{flag}: {value!r} applies to --generator {owner} only (this sweep's "
+                    f"{flag}: {str(value)!r} applies to --generator {owner} only (this sweep's "
                     f"generator is {self.generator!r})"
                 )
         if self.generator == "diffusers" and not self.model:
