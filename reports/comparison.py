@@ -83,7 +83,7 @@ def check_comparable(sweeps: Sequence[SweepInputs], names: Sequence[str]) -> Non
             + " | ".join(problems)
             + ". Compare sweeps scored on the same captions, with the same judges and reference "
             "images (run bench.sweep with the same caption source, --num-samples, "
-            "--subset-seed and judges), or build one report per sweep"
+            "--seed and judges), or build one report per sweep"
         )
 
 
