@@ -243,17 +243,26 @@ def plot_pareto(
     return written
 
 
+def series_method(method: str, interval: str) -> str:
+    """The series of a run: its method, with its guidance interval when it has one
+    (``"cfg sigma[0.28,5.42]"``); a method that already names its interval is kept as is."""
+    suffix = f" sigma[{interval}]" if interval else ""
+    return method if not suffix or method.endswith(suffix) else method + suffix
+
+
 def with_interval_methods(table: pd.DataFrame) -> pd.DataFrame:
     """Runs with a guidance interval (the results table's ``guidance_interval`` column) as
     methods of their own, ``"cfg sigma[0.28,5.42]"``: their own line and legend entry, never
-    averaged with the full-range runs of the same scale."""
+    averaged with the full-range runs of the same scale. Idempotent."""
     if "guidance_interval" not in table.columns:
         return table
     interval = table["guidance_interval"].fillna("").astype(str)
     if not (interval != "").any():
         return table
-    suffix = interval.map(lambda i: f" sigma[{i}]" if i else "")
-    return table.assign(method=table["method"].astype(str) + suffix)
+    methods = [
+        series_method(m, i) for m, i in zip(table["method"].astype(str), interval, strict=True)
+    ]
+    return table.assign(method=methods)
 
 
 def plot_all(table: pd.DataFrame, out_dir: Path, subtitle: str = "") -> dict[str, list[Path]]:

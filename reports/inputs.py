@@ -12,6 +12,7 @@ without the contract's columns is an error. Nothing here loads a model.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,11 @@ from typing import Any
 
 import pandas as pd
 
+from bench.plots import series_method, with_interval_methods
 from bench.run_contract import RunContents, RunContractError, read_sweep
 from bench.run_contract import read_manifest as read_run_manifest
 from bench.run_contract import read_results as read_results_table
+from bench.spec import format_interval
 from reports.errors import ReportError
 
 RATING_COLUMNS = (
@@ -94,6 +97,13 @@ def read_results(sweep_dir: Path) -> tuple[pd.DataFrame | None, Path | None]:
         raise ReportError(f"--sweep: {exc}") from None
 
 
+def _spec_interval(spec: dict[str, Any]) -> str:
+    value = spec.get("guidance_interval")
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return format_interval((float(value[0]), float(value[1])))
+    return ""
+
+
 def load_sweep(sweep_dir: Path | str) -> SweepInputs:
     """Everything a report needs from a sweep folder; refuses a folder that is not one."""
     path = Path(sweep_dir)
@@ -119,11 +129,18 @@ def load_sweep(sweep_dir: Path | str) -> SweepInputs:
         )
     plots = {n: path / "plots" / f"{n}.png" for n in PARETO_PLOTS}
     grids = {p.stem: p for p in sorted((path / "grids").glob("*.png"))}
+    runs = tuple(
+        dataclasses.replace(r, method=series_method(r.method, _spec_interval(r.spec)))
+        for r in contents.runs
+    )
+    # runs with a guidance interval are series of their own ("cfg sigma[0.3,3]"), never merged
+    # with the full-range runs of the same (method, scale)
+    results = None if contents.results is None else with_interval_methods(contents.results)
     return SweepInputs(
         path=path,
         sweep=contents.sweep or {},
-        runs=contents.runs,
-        results=contents.results,
+        runs=runs,
+        results=results,
         results_file=contents.results_file,
         plots={n: p for n, p in plots.items() if p.is_file()},
         grids=grids,

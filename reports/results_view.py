@@ -39,10 +39,12 @@ METHOD_NAMES = {"cfg": "classifier-free guidance", "clip": "CLIP guidance"}
 def method_name(method: str) -> str:
     """ "cfg" -> "classifier-free guidance"; in a comparison "A/cfg" -> "classifier-free
     guidance (A)"."""
+    method, sep, interval = method.partition(" sigma[")
+    tail = f", guided at sigma in [{interval}" if sep else ""  # a guidance interval's series
     prefix, _, base = method.rpartition("/")
     if prefix:
-        return f"{METHOD_NAMES.get(base, base)} ({prefix})"
-    return METHOD_NAMES.get(method, method)
+        return f"{METHOD_NAMES.get(base, base)}{tail} ({prefix})"
+    return METHOD_NAMES.get(method, method) + tail
 
 
 @dataclass(frozen=True)

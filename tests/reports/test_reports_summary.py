@@ -305,3 +305,22 @@ def test_a_long_reason_repeated_down_a_column_is_written_once_below_the_table():
     view2 = _view({("cfg", 1.0): {"fid": (NAN, NAN, NAN)}, ("cfg", 2.0): _fid(12.0)})
     table2 = next(b for b in metrics_section(view2).blocks if isinstance(b, Table))
     assert table2.rows[0][2].text == "not computed: no reason recorded"
+
+
+def test_guidance_interval_runs_are_series_of_their_own(tmp_path):
+    # a sweep with --guidance-interval full and 0.3,3: the same (method, scale) twice, told
+    # apart by the results table's guidance_interval column, never merged
+    sweep = make_sweep(tmp_path / "s", scales=(1.0, 3.0))
+    table = pd.read_csv(sweep / "results.csv")
+    table["guidance_interval"] = ""
+    interval = table[table["method"] == "cfg"].assign(
+        guidance_interval="0.3,3", value=lambda t: t["value"] * 1.5, run_id="x"
+    )
+    pd.concat([table, interval]).to_csv(sweep / "results.csv", index=False)
+    view = build_view(load_sweep(sweep))
+    assert "cfg sigma[0.3,3]" in view.methods and "cfg" in view.methods
+    fid = {(r.method, r.scale): view.get(r, "fid").value for r in view.runs}
+    assert fid[("cfg sigma[0.3,3]", 1.0)] == 1.5 * fid[("cfg", 1.0)]
+    from reports.results_view import method_name
+
+    assert method_name("cfg sigma[0.3,3]") == "classifier-free guidance, guided at sigma in [0.3,3]"
