@@ -8,6 +8,7 @@ used for every method, so the grids of the two methods compare directly.
 from __future__ import annotations
 
 import io
+import re
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from bench.runfolder import RunFolder
-from bench.spec import format_scale
+from bench.spec import format_interval, format_scale
 from glide.io import atomic_write_bytes
 
 _PAD = 4
@@ -50,7 +51,7 @@ def make_grid(folders: Sequence[RunFolder], rows: int, out_path: Path) -> Path |
         x = _TEXT_W + _PAD + col * (cell + _PAD)
         draw.text(
             (x + 2, 4),
-            f"{folder.spec.method} scale {format_scale(folder.spec.scale)}",
+            f"{_series(folder)} scale {format_scale(folder.spec.scale)}",
             fill="black",
             font=font,
         )
@@ -69,13 +70,27 @@ def make_grid(folders: Sequence[RunFolder], rows: int, out_path: Path) -> Path |
     return Path(out_path)
 
 
+def _series(folder: RunFolder) -> str:
+    """The method, with the guidance interval of a run that has one (``cfg sigma[0.3,3]``)."""
+    interval = getattr(folder.spec, "guidance_interval", None)
+    if interval is None:
+        return folder.spec.method
+    return f"{folder.spec.method} sigma[{format_interval(interval)}]"
+
+
+def _file_name(series: str) -> str:
+    """``cfg`` -> ``cfg.png``; ``cfg sigma[0.3,3]`` -> ``cfg_sigma_0.3_3.png``."""
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", series).strip("_") + ".png"
+
+
 def make_grids(folders: Sequence[RunFolder], out_dir: Path, rows: int = 6) -> dict[str, Path]:
-    """``grids/<method>.png`` for every method present."""
+    """``grids/<method>.png`` for every method present; runs with a guidance interval get a
+    grid of their own (``grids/cfg_sigma_0.3_3.png``), never columns of the full-range grid."""
     out: dict[str, Path] = {}
-    for method in sorted({f.spec.method for f in folders}):
+    for series in sorted({_series(f) for f in folders}):
         path = make_grid(
-            [f for f in folders if f.spec.method == method], rows, Path(out_dir) / f"{method}.png"
+            [f for f in folders if _series(f) == series], rows, Path(out_dir) / _file_name(series)
         )
         if path is not None:
-            out[method] = path
+            out[series] = path
     return out

@@ -15,7 +15,7 @@ import pytest
 from bench.captions import load_caption_set
 from bench.generate import generate_run
 from bench.generators import GeneratorOptions, build_generator
-from bench.results import COLUMNS
+from bench.results import COLUMNS, RUN_COLUMNS
 from bench.runfolder import RunFolder
 from bench.spec import RunSpec, SweepSettings
 from bench.sweep import main
@@ -101,7 +101,7 @@ def test_sweep_end_to_end_and_idempotent(coco, tmp_path, test_extractor, tiny_cl
         assert set(metrics) == {"fid", "is", "kid", "precision", "recall", "clip_score"}
 
     table = pd.read_csv(out / "results.csv")
-    assert list(table.columns) == COLUMNS
+    assert list(table.columns) == COLUMNS + RUN_COLUMNS
     assert len(table) == 36
     fidelity = table[table["metric"] != "clip_score"]
     assert set(fidelity["extractor"]) == {test_extractor}

@@ -160,3 +160,28 @@ def test_results_table_and_the_cost_frontier(tmp_path):
     table.to_csv(tmp_path / "results.csv", index=False)
     again = pd.read_csv(tmp_path / "results.csv", keep_default_na=False, na_values=["", "nan"])
     assert set(cost_points(again, "fid")["series"]) == {"cfg", "cfg sigma[0.3,3]"}
+
+
+def test_interval_runs_get_a_grid_of_their_own(tmp_path):
+    from bench.grids import make_grids
+
+    def generate(caps, seeds, method, scale, **extra):
+        return np.full((len(caps), 64, 64, 3), 40 if extra else 200, np.uint8)
+
+    folders = [
+        RunFolder(tmp_path, RunSpec("cfg", s, settings(), guidance_interval=i))
+        for s in (1.0, 3.0)
+        for i in (None, (0.3, 3.0))
+    ]
+    for folder in folders:
+        generate_run(folder, captions(4), generate, batch_size=4, progress=False)
+    grids = make_grids(folders, tmp_path / "grids", rows=2)
+    assert set(grids) == {"cfg", "cfg sigma[0.3,3]"}
+    assert (
+        grids["cfg"].name == "cfg.png" and grids["cfg sigma[0.3,3]"].name == "cfg_sigma_0.3_3.png"
+    )
+    # each grid holds its own two scales only: two columns, not four
+    from PIL import Image
+
+    with Image.open(grids["cfg"]) as a, Image.open(grids["cfg sigma[0.3,3]"]) as b:
+        assert a.size == b.size
