@@ -108,3 +108,13 @@ def test_upsampler_alone_takes_odd_batches(capsys):
     assert perf.main(["--models", "base", "--batches", "1"]) == 2
     assert "CFG pairs" in capsys.readouterr().err
     assert perf.main(["--models", "upsample", "--batches", "0"]) == 2
+
+
+def test_guidance_interval_timing_runs_and_prints_the_paired_ratio(capsys):
+    from bench.perf import guidance_interval
+
+    assert guidance_interval.main(["--steps", "4", "--batch", "2", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "round 0: full" in out and "median paired ratio" in out
+    assert guidance_interval.main(["--interval", "3"]) == 2
+    assert "--interval: '3' is not LO,HI" in capsys.readouterr().err
