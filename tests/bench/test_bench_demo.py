@@ -21,8 +21,11 @@ def test_demo_runs_sweep_and_report_and_prints_the_path(tmp_path: Path, capsys) 
     assert f"report: {report}" in printed.splitlines()[-1]
     assert report.is_file() and (out / "report" / "report.pdf").is_file()
     table = pd.read_csv(out / "sweep" / "results.csv")
-    assert set(table["method"]) == {"cfg", "clip"}
-    assert set(table["scale"]) == {1.0, 3.0}
+    # both methods at both scales, and the real-data floor (method "real", no scale)
+    assert set(table["method"]) == {"cfg", "clip", "real"}
+    assert set(table["scale"].dropna()) == {1.0, 3.0}
+    assert table[table["method"] == "real"]["scale"].isna().all()
+    assert "real images score" in report.read_text()
     html = report.read_text()
     assert '<span class="tok">bench.sweep</span>' in html  # the reproducing command is shown
     # a second run resumes: nothing is generated again
