@@ -10,15 +10,13 @@ sweeps) are left out. Written as PNG and SVG with matplotlib's Agg backend.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pandas as pd
 
 from bench.pareto import pareto_front
-from bench.plots import OTHER_COLORS, OTHER_MARKERS, REAL_METHOD, STYLE, _err
+from bench.plots import OTHER_COLORS, OTHER_MARKERS, REAL_METHOD, STYLE, _err, save_figure
 from bench.spec import format_scale
-from glide.io import atomic_write_bytes
 
 #: (plot name, metric): each drawn when the table has the metric and costs.
 COST_PLOTS = (
@@ -103,15 +101,7 @@ def plot_quality_vs_cost(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    written = []
-    for ext in ("png", "svg"):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=ext)
-        path = Path(f"{path_stem}.{ext}")
-        atomic_write_bytes(path, buffer.getvalue())
-        written.append(path)
-    plt.close(fig)
-    return written
+    return save_figure(fig, Path(path_stem))
 
 
 def plot_cost_frontiers(

@@ -232,11 +232,19 @@ def plot_pareto(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
+    return save_figure(fig, Path(out_dir) / plot.name)
+
+
+def save_figure(fig, stem: Path) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` and ``<stem>.svg`` (each atomically), close it, and return
+    the paths."""
+    import matplotlib.pyplot as plt
+
     written = []
     for ext in ("png", "svg"):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=ext)
-        path = Path(out_dir) / f"{plot.name}.{ext}"
+        path = Path(f"{stem}.{ext}")
         atomic_write_bytes(path, buffer.getvalue())
         written.append(path)
     plt.close(fig)
