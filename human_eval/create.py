@@ -148,8 +148,10 @@ def plan_slots(runs: list[Condition], max_captions: int, seed: int) -> list[Slot
 
 
 def is_unguided(run: Condition) -> bool:
-    """The model without guidance: classifier-free scale 1 or CLIP-guidance scale 0."""
-    return (run.method == "cfg" and run.scale == 1.0) or (run.method == "clip" and run.scale == 0.0)
+    """The model without guidance: classifier-free scale 1 or CLIP-guidance scale 0 (in a study
+    of several generators the method reads ``<generator>/cfg``)."""
+    method = run.method.rpartition("/")[2]
+    return (method == "cfg" and run.scale == 1.0) or (method == "clip" and run.scale == 0.0)
 
 
 def choose_reference(runs: list[Condition], reference: str | None) -> str:

@@ -100,6 +100,11 @@ def test_reference_is_the_unguided_model_when_there_is_one(tmp_path: Path) -> No
     assert choose_reference(runs, "clip@2") == "clip@2"
     with pytest.raises(HumanEvalError, match=r"choose from \['cfg@0', 'cfg@1', 'clip@2'\]"):
         choose_reference(runs, "cfg@5")
+    # several generators: the method reads "<generator>/cfg"; the unguided model still anchors
+    from dataclasses import replace
+
+    named = [replace(r, method=f"tiny-sd/{r.method}", name=f"tiny-sd {r.name}") for r in runs]
+    assert choose_reference(named, None) == "tiny-sd cfg@1"
 
 
 def test_max_captions_limits_the_plan(sweep: Path, sqlite_url: str) -> None:
