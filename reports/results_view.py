@@ -184,7 +184,11 @@ def build_view(inputs: SweepInputs) -> ResultsView:
             entries[key] = Entry(
                 float(row.value), float(row.ci_low), float(row.ci_high), n, row.notes, row.extractor
             )
+    computed = set() if table is None else {str(m) for m in table["metric"]}
     for run in (*keys, *([real] if real else [])):
         for metric in metrics:
-            entries.setdefault((run, metric.name), _missing(runs[run]))
+            why = runs[run]
+            if table is not None and metric.name not in computed:
+                why = "the sweep did not compute this metric for any run (see its --metrics)"
+            entries.setdefault((run, metric.name), _missing(why))
     return ResultsView(metrics, keys, entries, table is not None, real)

@@ -305,6 +305,11 @@ def test_a_long_reason_repeated_down_a_column_is_written_once_below_the_table():
     view2 = _view({("cfg", 1.0): {"fid": (NAN, NAN, NAN)}, ("cfg", 2.0): _fid(12.0)})
     table2 = next(b for b in metrics_section(view2).blocks if isinstance(b, Table))
     assert table2.rows[0][2].text == "not computed: no reason recorded"
+    # a metric of the plots that the sweep did not compute at all says so, not "no row"
+    is_col2 = 2 + [m.name for m in view2.metrics].index("is")
+    assert table2.rows[0][is_col2].text == (
+        "not computed: the sweep did not compute this metric for any run (see its --metrics)"
+    )
 
 
 def test_guidance_interval_runs_are_series_of_their_own(tmp_path):
