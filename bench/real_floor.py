@@ -212,17 +212,20 @@ def _plan_coco(captions: CaptionSet, *, num_samples: int, resolution: int, seed:
     return FloorPlan(spec, tuple(items), None, images_dir=images_dir)
 
 
-def _image_of(plan: FloorPlan, item: FloorItem):
+def _image_loader(plan: FloorPlan):
+    """``item -> uint8 [R, R, 3]``: synthetic items rendered like the reference images (one
+    dataset for all items), COCO images preprocessed like them."""
     spec = plan.spec
     assert spec is not None
-    if item.file_name is None:  # synthetic: rendered like the reference images
+    if spec.source["kind"] == "synthetic":
         from glide.data.render import render
         from glide.data.synthetic import SyntheticCaptions
 
         ds = SyntheticCaptions(SYNTHETIC_SEED, spec.source["split"])
-        return render(ds.item(item.caption_id).layout, spec.resolution)
+        return lambda item: render(ds.item(item.caption_id).layout, spec.resolution)
     assert plan.images_dir is not None
-    return center_crop_resize(plan.images_dir / item.file_name, spec.resolution)
+    images_dir = plan.images_dir
+    return lambda item: center_crop_resize(images_dir / item.file_name, spec.resolution)
 
 
 def write_floor(plan: FloorPlan, sweep_out: Path) -> RunFolder | None:
@@ -247,9 +250,10 @@ def write_floor(plan: FloorPlan, sweep_out: Path) -> RunFolder | None:
         return folder
     records = []
     n = plan.spec.settings.num_samples
+    load = _image_loader(plan)
     for item in todo:
         file = image_name(item.index, n)
-        write_png(folder.path / file, _image_of(plan, item))
+        write_png(folder.path / file, load(item))
         records.append(
             {
                 "index": item.index,
