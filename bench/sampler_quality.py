@@ -64,6 +64,11 @@ METRICS = ("fid", "caption_match", "attribute_match", "clip_score")
 DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
+def _name(steps: str) -> str:
+    """A respacing as a folder-name part (section counts 5,4,1,1,2 -> 5_4_1_1_2)."""
+    return steps.replace(",", "_")
+
+
 @dataclass(frozen=True)
 class Config:
     """One row of the table: a base-model sampler, its respacing and the model dtype, the
@@ -87,11 +92,11 @@ class Config:
 
     @property
     def folder(self) -> str:
-        folder = f"{self.sampler.replace('+', 'p')}-{self.steps}-{self.dtype}"
+        folder = f"{self.sampler.replace('+', 'p')}-{_name(self.steps)}-{self.dtype}"
         if self.interval is not None:
             folder += f"-gi{self.interval[0]:g}_{self.interval[1]:g}"
         if self.upsample is not None:
-            folder += f"-up-{self.upsample[0].replace('+', 'p')}-{self.upsample[1]}"
+            folder += f"-up-{self.upsample[0].replace('+', 'p')}-{_name(self.upsample[1])}"
         return folder
 
     @property
@@ -102,13 +107,23 @@ class Config:
 
 
 def _pairs(text: str, option: str) -> list[tuple[str, str]]:
+    """``"ddim:fast27,ddim:5,4,1,1,2"`` -> [("ddim", "fast27"), ("ddim", "5,4,1,1,2")]: items
+    are split at commas, and a piece without a colon continues the previous item's section
+    counts."""
+    items: list[str] = []
+    for piece in [p.strip() for p in text.split(",") if p.strip()]:
+        if ":" not in piece and items and piece.isdigit():
+            items[-1] += f",{piece}"
+        else:
+            items.append(piece)
     pairs = []
-    for item in [p.strip() for p in text.split(",") if p.strip()]:
+    for item in items:
         sampler, sep, steps = item.partition(":")
         if not sep or sampler not in SAMPLERS:
             raise BenchError(
                 f"{option}: {item!r} is not SAMPLER:STEPS with SAMPLER in {', '.join(SAMPLERS)}, "
-                "e.g. ancestral:100,ddim:50,dpm++2m:15"
+                "e.g. ancestral:100,ddim:50,dpm++2m:15 (STEPS may be section counts: "
+                "ddim:5,4,1,1,2)"
             )
         pairs.append((sampler, check_steps(steps, option)))
     return pairs

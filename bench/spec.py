@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import BenchError
+from glide.errors import GlideError
 from glide.samplers import SAMPLERS  # the sampler registry (its keys are the names)
+from glide.schedule import space_timesteps
 
 METHODS: tuple[str, ...] = ("cfg", "clip")
 RESOLUTIONS: tuple[int, ...] = (64, 256)
 SPEC_VERSION = 1
-_STEPS_RE = re.compile(r"^(?:[1-9][0-9]*|ddim[1-9][0-9]*|fast27)$")
+_STEPS_RE = re.compile(r"^(?:[1-9][0-9]*(?:,[1-9][0-9]*)*|ddim[1-9][0-9]*|quad[1-9][0-9]*|fast27)$")
 
 
 def canonical_json(obj: Any) -> str:
@@ -113,14 +115,29 @@ def parse_methods(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_steps(steps: str, option: str = "--steps") -> str:
-    """Validate a respacing string: a step count ("100"), "ddimN" or "fast27"."""
-    steps = str(steps).strip()
+    """Validate a respacing string: a step count ("100"), section counts ("5,4,1,1,2": the 1000
+    training steps cut into equal sections, section i keeping counts[i] evenly spread steps, as
+    in the released GLIDE code), "ddimN", "quadN" (N steps spaced quadratically in t, dense at
+    low noise) or "fast27"."""
+    steps = str(steps).strip().replace(" ", "")
     if not _STEPS_RE.match(steps):
         raise BenchError(
             f"{option}: {steps!r} is not a respacing; give a positive step count such as 100 or "
-            "250, 'ddimN' (evenly strided DDIM steps), or 'fast27' (the upsampler's schedule)"
+            "250, comma-separated section counts such as 5,4,1,1,2 (the training steps cut "
+            "into equal sections, each keeping that many evenly spread steps), 'ddimN' (evenly "
+            "strided DDIM steps), 'quadN' (N steps spaced quadratically in t, dense at low "
+            "noise) or 'fast27' (the upsampler's schedule)"
         )
+    step_count(steps, option=option)  # it must also respace GLIDE's 1000 training steps
     return steps
+
+
+def step_count(steps: str, num_timesteps: int = 1000, option: str = "--steps") -> int:
+    """How many sampling steps a respacing string keeps of ``num_timesteps`` training steps."""
+    try:
+        return len(space_timesteps(num_timesteps, steps))
+    except GlideError as err:
+        raise BenchError(f"{option}: {err}") from None
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--steps",
         default=None,
-        help=f"base-model respacing: a step count, 'ddimN' or 'fast27' "
+        help="base-model respacing: a step count, section counts (e.g. 5,4,1,1,2), 'ddimN', "
+        "'quadN' or 'fast27' "
         f"[default: {QUICK['steps']}; paper parity {PAPER_PARITY['steps']}]",
     )
     g.add_argument(
@@ -216,7 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="64 (base model) or 256 (base + upsampler) [default: 64]",
     )
-    g.add_argument("--upsample-steps", default="fast27", help="upsampler respacing (256 only)")
+    g.add_argument(
+        "--upsample-steps",
+        default="fast27",
+        help="upsampler respacing (256 only): fast27 (the paper's), a step count, section "
+        "counts such as 5,4,1,1,2 (the training steps cut into equal sections, each keeping "
+        "that many evenly spread steps), ddimN or quadN (N steps spaced quadratically in t)",
+    )
     g.add_argument(
         "--upsample-sampler",
         choices=SAMPLERS,

@@ -93,7 +93,7 @@ def _check_process(d: GaussianDiffusion) -> None:
         raise GlideError(
             f"the respaced process ends at original step {int(d.timestep_map[0])}, not 0; "
             "DPM-Solver++(2M) solves down to t = 0: use a respacing that keeps step 0 "
-            "('N', 'ddimN', or section counts)"
+            "('N', 'ddimN', 'quadN' or section counts)"
         )
 
 

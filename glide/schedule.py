@@ -11,7 +11,8 @@ Respacing (Nichol & Dhariwal 2021, sec. 4.3) keeps a subset S of the original st
 rebuilds a shorter process with the same alpha_bar at the kept steps:
 beta'_i = 1 - alpha_bar[S_i] / alpha_bar[S_{i-1}] (alpha_bar[S_{-1}] = 1).
 The string forms follow the released GLIDE code, including its rounding (Python's round() of an
-accumulated float stride) and its special cases (``ddimN``, ``fast27``).
+accumulated float stride) and its special cases (``ddimN``, ``fast27``); ``quadN`` is this
+project's addition.
 """
 
 from __future__ import annotations
@@ -106,6 +107,23 @@ def _parse_counts(spec: str, num_timesteps: int) -> list[int]:
     return [int(p) for p in parts]
 
 
+def _quadratic_steps(num_timesteps: int, count: str, spec: object) -> set[int]:
+    """``quadN``: N steps spaced quadratically in t over [0, T-1] (both ends kept)."""
+    if not _INT.fullmatch(count) or int(count) < 2:
+        raise GlideError(
+            f"timestep_respacing={spec!r} is malformed: 'quadN' needs an integer N >= 2, "
+            "e.g. 'quad13'"
+        )
+    n = int(count)
+    steps = [round((num_timesteps - 1) * (i / (n - 1)) ** 2) for i in range(n)]
+    if len(set(steps)) != n:
+        raise GlideError(
+            f"timestep_respacing={spec!r}: {n} quadratically spaced steps of {num_timesteps} "
+            "round to repeated indices near t = 0; ask for fewer steps or use a step count"
+        )
+    return set(steps)
+
+
 def _section_steps(num_timesteps: int, counts: Sequence[int], spec: object) -> set[int]:
     """Split [0, T) into len(counts) near-equal sections, take counts[i] evenly spaced steps."""
     if not counts:
@@ -147,7 +165,11 @@ def space_timesteps(num_timesteps: int, section_counts: str | Sequence[int]) -> 
     - ``"ddimN"``: the smallest integer stride s with exactly N steps in range(0, T, s)
       (DDIM's uniform striding); an error if no stride gives exactly N;
     - ``"fast27"``: sections 10,10,3,2,2, then the noisiest step T-1 is replaced by T-3, as the
-      released GLIDE code does to reduce DDIM artifacts of the noisiest step.
+      released GLIDE code does to reduce DDIM artifacts of the noisiest step;
+    - ``"quadN"`` (not in the released code): N steps t_i = round((T-1) (i/(N-1))^2), both ends
+      kept: the quadratic spacing of the DDIM paper (Song et al. 2021, appendix D.2) over the
+      whole range, dense at low noise like fast27 but without its adjacent section-boundary
+      pairs (199/200, ...); an error if two steps would round to the same index.
     """
     T = _check_steps("num_timesteps", num_timesteps)
     if isinstance(section_counts, str):
@@ -169,6 +191,8 @@ def space_timesteps(num_timesteps: int, section_counts: str | Sequence[int]) -> 
                 f"timestep_respacing={section_counts!r}: no integer stride gives exactly {want} "
                 f"of {T} steps; nearby achievable counts: {sorted(near)} (or use '{want}')"
             )
+        if spec.startswith("quad"):
+            return _quadratic_steps(T, spec[len("quad") :], section_counts)
         if spec == "fast27":
             steps = _section_steps(T, FAST27_SECTIONS, section_counts)
             if T - 1 not in steps or T < 3:

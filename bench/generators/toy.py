@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from bench.generators.registry import GenerateFn, GeneratorOptions, register_generator
+from bench.spec import step_count
 
 _TOY_VERSION = 1
 
@@ -28,7 +29,7 @@ def toy_generator(options: GeneratorOptions) -> tuple[GenerateFn, dict[str, Any]
     conv2 = torch.randn(3, width, 3, 3, generator=torch_gen) / (3.0 * width**0.5)
     size = options.resolution
     sign = {"cfg": 1.0, "clip": -1.0}
-    steps = int("".join(c for c in options.steps if c.isdigit()) or 1)
+    steps = step_count(options.steps)
 
     def generate(captions: Sequence[str], seeds: Sequence[int], method: str, scale: float):
         out = []

@@ -49,7 +49,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, default_scale: fl
     parser.add_argument(
         "--steps", default="100",
         help="base-model timestep respacing: a step count ('100', '250'), section counts "
-        "('10,10,3,2,2'), 'ddimN' or 'fast27' (default: %(default)s)",
+        "('10,10,3,2,2'), 'ddimN', 'quadN' or 'fast27' (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic; only with --sampler "

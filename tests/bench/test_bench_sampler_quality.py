@@ -23,12 +23,27 @@ def test_parse_configs_crosses_samplers_and_dtypes():
     assert "dpm++2m-sde 15 bf16" in [c.label for c in default]
 
 
+def test_parse_configs_reads_section_counts_and_quadratic_spacing():
+    configs = sq.parse_configs(
+        "dpm++2m-sde:15", "float32", "full", "ddim:fast27,ddim:5,4,1,1,2,dpm++2m-sde:quad13"
+    )
+    assert [c.upsample for c in configs] == [
+        ("ddim", "fast27"), ("ddim", "5,4,1,1,2"), ("dpm++2m-sde", "quad13"),
+    ]  # fmt: skip
+    assert configs[1].folder == "dpmpp2m-sde-15-float32-up-ddim-5_4_1_1_2"
+    assert configs[1].label == "dpm++2m-sde 15 fp32 | up ddim 5,4,1,1,2"
+    with pytest.raises(sq.BenchError, match="SAMPLER:STEPS"):
+        sq.parse_configs("5,ddim:10", "float32")  # a count with no item before it
+
+
 @pytest.mark.parametrize(
     "configs,dtypes,match",
     [
         ("euler:10", "float32", "SAMPLER:STEPS"),
         ("ddim", "float32", "SAMPLER:STEPS"),
         ("ddim:0", "float32", "not a respacing"),
+        ("ddim:quad", "float32", "not a respacing"),
+        ("ddim:5,x", "float32", "SAMPLER:STEPS"),
         ("ddim:10", "float64", "dtypes from"),
         ("ddim:10,ddim:10", "float32", "appears twice"),
     ],

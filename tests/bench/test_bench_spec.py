@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from bench.errors import BenchError
-from bench.spec import RunSpec, SweepSettings, parse_methods, parse_scales, sample_seed
+from bench.spec import (
+    RunSpec,
+    SweepSettings,
+    check_steps,
+    parse_methods,
+    parse_scales,
+    sample_seed,
+    step_count,
+)
 
 
 def settings(**overrides) -> SweepSettings:
@@ -84,6 +92,27 @@ def test_settings_validation_names_the_option():
         settings(resolution=128)
     with pytest.raises(BenchError, match="--steps"):
         settings(steps="ten")
+
+
+@pytest.mark.parametrize(
+    "steps,count",
+    [("100", 100), ("fast27", 27), ("ddim50", 50), ("5,4,1,1,2", 13), (" 5, 4,1,1,2", 13),
+     ("quad13", 13)],
+)  # fmt: skip
+def test_respacing_forms_and_their_step_counts(steps, count):
+    assert step_count(check_steps(steps, "--upsample-steps")) == count
+
+
+@pytest.mark.parametrize("steps", ["ten", "5,", "5,0", "quad", "quad0", "fast13", "ddim", "-5"])
+def test_bad_respacings_name_the_option_and_the_forms(steps):
+    with pytest.raises(BenchError, match="--upsample-steps.*section counts.*quadN"):
+        check_steps(steps, "--upsample-steps")
+
+
+@pytest.mark.parametrize("steps", ["quad100", "quad1", "ddim999", "1001"])
+def test_respacings_the_1000_training_steps_cannot_take_are_refused(steps):
+    with pytest.raises(BenchError, match=f"--upsample-steps: timestep_respacing='{steps}'"):
+        check_steps(steps, "--upsample-steps")
 
 
 def test_sample_seed_depends_only_on_seed_and_index():

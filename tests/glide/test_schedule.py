@@ -72,7 +72,9 @@ FAST27 += [400, 500, 599, 600, 799, 800, 997]
         ("ddim3", [0, 334, 668]),  # smallest stride s with ceil(1000/s) == 3
         ("ddim7", list(range(0, 1000, 143))),
         ("ddim1000", list(range(1000))),
-        ("1,1,1", [0, 334, 667]),  # sections of 334, 333, 333 steps
+        ("1,1,1", [0, 334, 667]),
+        ("quad13", [round(999 * (i / 12) ** 2) for i in range(13)]),
+        ("quad2", [0, 999]),  # sections of 334, 333, 333 steps
         (" 5 ", [0, 250, 500, 749, 999]),  # 249.75 -> 250, 499.5 -> 500 (even), 749.25 -> 749
     ],
 )
@@ -134,6 +136,21 @@ def test_ddim_property(T, n):
     assert space_timesteps(T, f"ddim{n}") == set(range(0, T, strides[0]))
 
 
+@settings(max_examples=200, deadline=None)
+@given(T=st.integers(2, 3000), n=st.integers(2, 200))
+def test_quadratic_spacing_property(T, n):
+    try:
+        steps = sorted(space_timesteps(T, f"quad{n}"))
+    except GlideError as err:
+        assert "repeated indices" in str(err) and repr(f"quad{n}") in str(err)
+        wanted = [round((T - 1) * (i / (n - 1)) ** 2) for i in range(n)]
+        assert len(set(wanted)) < n  # refused only when two steps really collide
+        return
+    assert len(steps) == n and steps[0] == 0 and steps[-1] == T - 1
+    gaps = np.diff(steps)
+    assert np.all(gaps[1:] >= gaps[:-1] - 1)  # denser at low noise (up to rounding)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=12))
 def test_malformed_strings_raise_clear_errors(text):
@@ -142,6 +159,9 @@ def test_malformed_strings_raise_clear_errors(text):
         p.strip().isdigit() and p.strip().isascii() for p in text.split(",")
     )
     valid_ddim = stripped.startswith("ddim") and stripped[4:].isdigit()
+    quad = stripped.startswith("quad") and stripped[4:].isascii() and stripped[4:].isdigit()
+    if quad and int(stripped[4:]) >= 2:
+        return  # valid up to rounding collisions: test_quadratic_spacing_property
     if valid_counts or valid_ddim or stripped == "fast27":
         return
     with pytest.raises(GlideError, match="timestep_respacing"):
@@ -166,6 +186,11 @@ def test_malformed_strings_raise_clear_errors(text):
         "0",
         "10,0,3",
         "fast26",
+        "quad",
+        "quad1",
+        "quad0",
+        "quad-3",
+        "quad100",  # collides near t = 0
     ],
 )
 def test_bad_respacing_strings(spec):
