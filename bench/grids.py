@@ -78,7 +78,7 @@ def _series(folder: RunFolder) -> str:
     return f"{folder.spec.method} sigma[{format_interval(interval)}]"
 
 
-def _file_name(series: str) -> str:
+def grid_file_name(series: str) -> str:
     """``cfg`` -> ``cfg.png``; ``cfg sigma[0.3,3]`` -> ``cfg_sigma_0.3_3.png``."""
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", series).strip("_") + ".png"
 
@@ -89,7 +89,9 @@ def make_grids(folders: Sequence[RunFolder], out_dir: Path, rows: int = 6) -> di
     out: dict[str, Path] = {}
     for series in sorted({_series(f) for f in folders}):
         path = make_grid(
-            [f for f in folders if _series(f) == series], rows, Path(out_dir) / _file_name(series)
+            [f for f in folders if _series(f) == series],
+            rows,
+            Path(out_dir) / grid_file_name(series),
         )
         if path is not None:
             out[series] = path

@@ -125,7 +125,7 @@ def grid_blocks(inputs: SweepInputs, rows: int) -> list[ImageGrid | Figure | Par
     blocks: list[ImageGrid | Figure | Paragraph] = []
     for method in methods:
         mine = [r for r in inputs.runs if r.method == method]
-        indices, note = shared, ""
+        indices, note = (shared if mine else []), ""
         if not indices:
             own = [r for r in mine if r.samples]
             indices = sorted(set.intersection(*(set(r.samples) for r in own)))[:rows] if own else []
@@ -134,7 +134,7 @@ def grid_blocks(inputs: SweepInputs, rows: int) -> list[ImageGrid | Figure | Par
             if method in inputs.grids:
                 png = _as_png(inputs.grids[method])
                 caption = f"Sample grid, {method_name(method)}"
-                blocks.append(png_figure(png, caption, f"grids/{method}.png"))
+                blocks.append(png_figure(png, caption, f"grids/{inputs.grids[method].name}"))
             else:
                 text = f"{method_name(method)}: no finished samples to show."
                 blocks.append(Paragraph(text, "missing"))

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.grids import grid_file_name
 from bench.plots import series_method, with_interval_methods
 from bench.run_contract import RunContents, RunContractError, read_sweep
 from bench.run_contract import read_manifest as read_run_manifest
@@ -53,7 +54,7 @@ class SweepInputs:
     results: pd.DataFrame | None  # None when no results table exists
     results_file: Path | None
     plots: dict[str, Path]  # pareto plot name -> PNG
-    grids: dict[str, Path]  # method -> PNG
+    grids: dict[str, Path]  # series ("cfg", "cfg sigma[0.3,3]") -> its grids/ PNG
     problems: tuple[str, ...] = ()  # files that could not be read, said in the report
 
 
@@ -67,6 +68,13 @@ class RatingsInputs:
     meta: dict[str, Any]
     plots: dict[str, Path]  # question -> PNG
     problems: tuple[str, ...] = field(default=())
+
+
+def _grids_by_series(folder: Path, series: set[str]) -> dict[str, Path]:
+    """The sweep's grids/ PNGs by the series they show (bench.grids names ``cfg sigma[0.3,3]``'s
+    file ``cfg_sigma_0.3_3.png``); a file of no known series is keyed by its stem."""
+    by_file = {grid_file_name(s): s for s in series}
+    return {by_file.get(p.name, p.stem): p for p in sorted(folder.glob("*.png"))}
 
 
 def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -128,7 +136,6 @@ def load_sweep(sweep_dir: Path | str) -> SweepInputs:
             "and evaluation networks are unknown"
         )
     plots = {n: path / "plots" / f"{n}.png" for n in PARETO_PLOTS}
-    grids = {p.stem: p for p in sorted((path / "grids").glob("*.png"))}
     runs = tuple(
         dataclasses.replace(r, method=series_method(r.method, _spec_interval(r.spec)))
         for r in contents.runs
@@ -136,6 +143,10 @@ def load_sweep(sweep_dir: Path | str) -> SweepInputs:
     # runs with a guidance interval are series of their own ("cfg sigma[0.3,3]"), never merged
     # with the full-range runs of the same (method, scale)
     results = None if contents.results is None else with_interval_methods(contents.results)
+    series = {r.method for r in runs}
+    if results is not None and "method" in results.columns:
+        series |= {str(m) for m in results["method"].dropna().unique()}
+    grids = _grids_by_series(path / "grids", series)
     return SweepInputs(
         path=path,
         sweep=contents.sweep or {},

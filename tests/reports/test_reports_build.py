@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import re
+import shutil
 from html import unescape
 
 import pandas as pd
@@ -205,3 +206,37 @@ def test_checkpoint_table_lists_every_file_of_a_clip_guided_generator():
     # a part name that does not say whose it is gets the owner's name
     other = {"clip": {"files": {"image": "i.pt"}, "sha256": {"image": "ab" * 32}}}
     assert find_hashes(other) == [("clip (image)", "ab" * 32, "i.pt")]
+
+
+def test_guidance_interval_runs_get_their_own_grid_and_grid_file(tmp_path):
+    # a sweep with full-range and interval runs of the same (method, scale): before, the grid
+    # section raised StopIteration on the interval grid file's stem (cfg_sigma_0.3_3)
+    sweep = _tiny(tmp_path, methods=("cfg",))
+    for run in [p for p in (sweep / "runs").iterdir() if p.name != "real-images"]:
+        copy = sweep / "runs" / f"gi{run.name}"
+        shutil.copytree(run, copy)
+        spec = json.loads((copy / "spec.json").read_text())
+        spec.update(guidance_interval=[0.3, 3.0], run_id=copy.name)
+        (copy / "spec.json").write_text(json.dumps(spec))
+    (sweep / "grids").mkdir()
+    full, limited = _png("blue", (300, 100)), _png("green", (300, 100))
+    (sweep / "grids" / "cfg.png").write_bytes(full)
+    (sweep / "grids" / "cfg_sigma_0.3_3.png").write_bytes(limited)
+    inputs = load_sweep(sweep)
+    assert set(inputs.grids) == {"cfg", "cfg sigma[0.3,3]"}
+    grids = [b for b in build_document(inputs, None).section("grids").blocks]
+    titles = [g.title for g in grids if isinstance(g, ImageGrid)]
+    assert titles == [
+        "classifier-free guidance (cfg)",
+        "classifier-free guidance, guided at sigma in [0.3,3] (cfg sigma[0.3,3])",
+    ]
+    # run images gone: each series shows its own grids/ file, named as on disk
+    for manifest in sweep.glob("runs/*/manifest.jsonl"):
+        manifest.write_text("")
+    figures = [
+        b for b in build_document(load_sweep(sweep), None).section("grids").blocks
+        if isinstance(b, Figure)
+    ]  # fmt: skip
+    assert [(f.png, f.source) for f in figures] == [
+        (full, "grids/cfg.png"), (limited, "grids/cfg_sigma_0.3_3.png"),
+    ]  # fmt: skip
