@@ -360,7 +360,7 @@ def format_table(rows: list[dict[str, Any]], baseline: str) -> str:
         cells = {r["metric"]: r for r in rows if r["config"] == config}
         any_row = next(iter(cells.values()))
         parts = [
-            config,
+            config.replace("|", "\\|") + (" (baseline)" if config == baseline else ""),
             f"{any_row['evaluations_per_image']:g}",
             f"{any_row['seconds_per_image']:.2f}",
         ]
@@ -371,7 +371,7 @@ def format_table(rows: list[dict[str, Any]], baseline: str) -> str:
                 continue
             digits = 1 if m == "fid" else 3
             text = f"{r['value']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
-            parts.append(f"{text} {mark[r['vs_baseline']]}")
+            parts.append(text if config == baseline else f"{text} {mark[r['vs_baseline']]}")
         head.append("| " + " | ".join(parts) + " |")
     n = rows[0]["n"] if rows else 0
     head.append("")

@@ -117,7 +117,8 @@ def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, cap
     assert not first.output.progress
     assert calls[3].generation.dtype == "bfloat16"
     text = capsys.readouterr().out
-    assert "| ancestral 100 fp32 | 200 | 0.50 |" in text and "dpm++2m 10 bf16" in text
+    assert "| ancestral 100 fp32 (baseline) | 200 | 0.50 | 31.0 [28.0, 34.0] |" in text
+    assert "| dpm++2m 10 fp32 | 20 | 0.50 | 40.0 [37.0, 43.0] - |" in text  # marks: not baseline
     table = pd.read_csv(tmp_path / "out" / "quality.csv")
     assert len(table) == 4 * 3
     fid = table[table.metric == "fid"].set_index("config")
@@ -132,7 +133,7 @@ def test_main_runs_one_sweep_per_config_and_tabulates(tmp_path, monkeypatch, cap
         lambda config: calls.append(config) or {"generated": 0, "generation_seconds": 0.0},
     )
     assert sq.main(argv) == 0
-    assert "| ancestral 100 fp32 | 200 | 0.50 |" in capsys.readouterr().out
+    assert "| ancestral 100 fp32 (baseline) | 200 | 0.50 |" in capsys.readouterr().out
 
 
 def test_guidance_intervals_and_upsampler_rows(tmp_path, monkeypatch, capsys):
@@ -163,6 +164,11 @@ def test_guidance_intervals_and_upsampler_rows(tmp_path, monkeypatch, capsys):
     assert "upsampler: dpm++2m-sde 15 fp32 | up dpm++2m 10 vs dpm++2m-sde 15 fp32 | up ddim " \
         "fast27: 2.70x fewer upsampler evaluations (10 vs 27)" in out  # fmt: skip
     assert "equal (every metric's interval overlaps)" in out
+    # the table keeps its columns: a label's "|" is escaped in its markdown cell
+    md = (tmp_path / "out" / "quality.md").read_text().split("\n")
+    rows = [line for line in md if line.startswith("| dpm++2m-sde")]
+    assert rows[0].startswith("| dpm++2m-sde 15 fp32 \\| up ddim fast27 (baseline) |")
+    assert len({line.replace("\\|", "").count("|") for line in rows + md[:1]}) == 1
     table = pd.read_csv(tmp_path / "out" / "quality.csv", keep_default_na=False)
     assert set(table.guidance_interval) == {"", "0.3,3"}
     assert set(table.seconds_per_image) == {0.5, 0.25}
