@@ -10,10 +10,9 @@ Quality at equal settings is measured by ``bench.sampler_quality --guidance-inte
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
+from bench.perf.paired import time_paired
 from glide.guidance import GuidanceInterval
 
 
@@ -57,23 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.batch))
     settings = dict(steps=args.steps, sampler=args.sampler, scale=args.scale)
     pipe.generate(captions[:2], seeds[:2], **settings)  # warm-up, untimed
-    full, inside, ratios = [], [], []
-    for r in range(args.rounds):
-        start = time.perf_counter()
-        pipe.generate(captions, seeds, **settings)
-        a = (time.perf_counter() - start) / args.batch
-        start = time.perf_counter()
-        pipe.generate(captions, seeds, guidance_interval=interval, **settings)
-        b = (time.perf_counter() - start) / args.batch
-        full.append(a)
-        inside.append(b)
-        ratios.append(a / b)
-        print(f"round {r}: full {a:.3f} s/image, interval {b:.3f} s/image, ratio {a / b:.2f}")
+    timing = time_paired(
+        lambda: pipe.generate(captions, seeds, **settings),
+        lambda: pipe.generate(captions, seeds, guidance_interval=interval, **settings),
+        images=args.batch,
+        rounds=args.rounds,
+        report=lambda r, a, b: print(
+            f"round {r}: full {a:.3f} s/image, interval {b:.3f} s/image, ratio {a / b:.2f}"
+        ),
+    )
     print(
         f"{args.sampler} {args.steps} steps, CFG {args.scale:g}, interval sigma in "
-        f"[{args.interval}], batch {args.batch}, {args.threads} threads, {args.device}: median "
-        f"full {statistics.median(full):.3f} s/image, interval {statistics.median(inside):.3f} "
-        f"s/image, median paired ratio {statistics.median(ratios):.2f}x"
+        f"[{args.interval}], batch {args.batch}, {args.threads} threads, {args.device}: "
+        + timing.summary("full", "interval")
     )
     return 0
 

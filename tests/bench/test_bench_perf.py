@@ -118,3 +118,18 @@ def test_guidance_interval_timing_runs_and_prints_the_paired_ratio(capsys):
     assert "round 0: full" in out and "median paired ratio" in out
     assert guidance_interval.main(["--interval", "3"]) == 2
     assert "--interval: '3' is not LO,HI" in capsys.readouterr().err
+
+
+def test_upsampler_timing_runs_and_prints_the_paired_ratio(capsys):
+    from bench.perf import upsampler
+
+    argv = ["--steps", "3", "--baseline", "ddim:4", "--candidate", "ddim:quad2", "--batch", "1",
+            "--rounds", "1"]  # fmt: skip
+    assert upsampler.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "round 0: ddim:4" in out and "median paired ratio" in out
+    assert "ddim:4 (4 evaluations) vs ddim:quad2 (2; 2.00x fewer)" in out
+    assert upsampler.main(["--candidate", "ddim:quad1"]) == 2
+    assert "--candidate: timestep_respacing='quad1'" in capsys.readouterr().err
+    assert upsampler.main(["--baseline", "euler:10"]) == 2
+    assert "--baseline: 'euler:10' is not SAMPLER:STEPS" in capsys.readouterr().err
