@@ -222,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="fast27",
         help="upsampler respacing (256 only): fast27 (the paper's), a step count, section "
         "counts such as 5,4,1,1,2 (the training steps cut into equal sections, each keeping "
-        "that many evenly spread steps), ddimN or quadN (N steps spaced quadratically in t)",
+        "that many evenly spread steps), ddimN or quadN (N steps spaced quadratically in t; "
+        "ddim with quad13 matched fast27 on the embedded default with 2.08x fewer steps, see "
+        "the README)",
     )
     g.add_argument(
         "--upsample-sampler",
