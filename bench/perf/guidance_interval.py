@@ -12,7 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.perf.paired import time_paired
+from bench.perf.paired import (
+    add_pipeline_options,
+    check_pipeline_options,
+    time_paired,
+    timing_pipeline,
+)
 from glide.guidance import GuidanceInterval
 
 
@@ -21,39 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.perf.guidance_interval", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--interval", default="0.3,3", help="LO,HI in sigma (default %(default)s)")
-    parser.add_argument("--sampler", default="dpm++2m-sde", help="(default %(default)s)")
-    parser.add_argument("--steps", default="15", help="respacing (default %(default)s)")
-    parser.add_argument("--scale", type=float, default=3.0, help="CFG scale (default 3)")
-    parser.add_argument("--batch", type=int, default=8, help="images per timed batch (default 8)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--checkpoints", default=None, help="default: the embedded model")
-    parser.add_argument("--device", default="cpu")
+    add_pipeline_options(parser, rounds=5)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import torch
-
-    from glide.devices import check_device
     from glide.errors import GlideError
-    from glide.pipeline import Text2ImPipeline
 
     try:
         interval = GuidanceInterval.parse(args.interval, "--interval")
-        if args.batch < 1 or args.rounds < 1:
-            raise GlideError("--batch and --rounds: give positive counts")
-        check_device(args.device)
+        check_pipeline_options(args)
     except (GlideError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
-    pipe = Text2ImPipeline.from_checkpoints(
-        checkpoints_dir=args.checkpoints, device=args.device, progress=False
-    )
-    captions = [f"a red cube and a blue sphere, number {i}" for i in range(args.batch)]
-    seeds = list(range(args.batch))
+    pipe, captions, seeds = timing_pipeline(args)
     settings = dict(steps=args.steps, sampler=args.sampler, scale=args.scale)
     pipe.generate(captions[:2], seeds[:2], **settings)  # warm-up, untimed
     timing = time_paired(

@@ -7,10 +7,52 @@ printout, never an assertion).
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+
+def add_pipeline_options(parser: argparse.ArgumentParser, *, rounds: int) -> None:
+    """The options every paired pipeline timing shares: the base model's sampler, steps and
+    CFG scale, the batch, the rounds, threads, checkpoints and device."""
+    parser.add_argument(
+        "--sampler", default="dpm++2m-sde", help="base-model sampler (default %(default)s)"
+    )
+    parser.add_argument("--steps", default="15", help="base-model respacing (default %(default)s)")
+    parser.add_argument("--scale", type=float, default=3.0, help="CFG scale (default 3)")
+    parser.add_argument("--batch", type=int, default=8, help="images per timed batch (default 8)")
+    parser.add_argument(
+        "--rounds", type=int, default=rounds, help="timed rounds (default %(default)s)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--checkpoints", default=None, help="default: the embedded model")
+    parser.add_argument("--device", default="cpu")
+
+
+def check_pipeline_options(args: argparse.Namespace) -> None:
+    """GlideError for a non-positive --batch/--rounds or a --device this machine lacks."""
+    from glide.devices import check_device
+    from glide.errors import GlideError
+
+    if args.batch < 1 or args.rounds < 1:
+        raise GlideError(f"--batch {args.batch} / --rounds {args.rounds}: give positive counts")
+    check_device(args.device)
+
+
+def timing_pipeline(args: argparse.Namespace, *, upsample: bool = False):
+    """The pipeline to time (torch on ``--threads``), and a batch of captions and seeds."""
+    import torch
+
+    from glide.pipeline import Text2ImPipeline
+
+    torch.set_num_threads(args.threads)
+    pipe = Text2ImPipeline.from_checkpoints(
+        checkpoints_dir=args.checkpoints, device=args.device, upsample=upsample, progress=False
+    )
+    captions = [f"a red cube and a blue sphere, number {i}" for i in range(args.batch)]
+    return pipe, captions, list(range(args.batch))
 
 
 @dataclass(frozen=True)

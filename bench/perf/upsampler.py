@@ -13,7 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.perf.paired import time_paired
+from bench.perf.paired import (
+    add_pipeline_options,
+    check_pipeline_options,
+    time_paired,
+    timing_pipeline,
+)
 
 
 def _sampler_steps(text: str, option: str) -> tuple[str, str]:
@@ -39,44 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--candidate", default="ddim:quad13", help="upsampler SAMPLER:STEPS (default %(default)s)"
     )
-    parser.add_argument(
-        "--sampler", default="dpm++2m-sde", help="base sampler (default %(default)s)"
-    )
-    parser.add_argument("--steps", default="15", help="base respacing (default %(default)s)")
-    parser.add_argument("--scale", type=float, default=3.0, help="CFG scale (default 3)")
-    parser.add_argument("--batch", type=int, default=8, help="images per timed batch (default 8)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--checkpoints", default=None, help="default: the embedded model")
-    parser.add_argument("--device", default="cpu")
+    add_pipeline_options(parser, rounds=3)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import torch
-
     from bench.errors import BenchError
     from bench.spec import step_count
-    from glide.devices import check_device
     from glide.errors import GlideError
-    from glide.pipeline import Text2ImPipeline
 
     try:
         baseline = _sampler_steps(args.baseline, "--baseline")
         candidate = _sampler_steps(args.candidate, "--candidate")
-        if args.batch < 1 or args.rounds < 1:
-            raise GlideError("--batch and --rounds: give positive counts")
-        check_device(args.device)
+        check_pipeline_options(args)
     except (BenchError, GlideError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
-    pipe = Text2ImPipeline.from_checkpoints(
-        checkpoints_dir=args.checkpoints, device=args.device, upsample=True, progress=False
-    )
-    captions = [f"a red cube and a blue sphere, number {i}" for i in range(args.batch)]
-    seeds = list(range(args.batch))
+    pipe, captions, seeds = timing_pipeline(args, upsample=True)
     base = dict(steps=args.steps, sampler=args.sampler, scale=args.scale, upsample=True)
 
     def run(upsampler: tuple[str, str]):
