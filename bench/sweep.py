@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.captions import CaptionSet, load_caption_set
 from bench.cost import read_cost
-from bench.cost_plots import plot_cost_frontiers
+from bench.cost_plots import COST_AXIS, COST_PLOTS, plot_cost_frontiers
 from bench.distributed import (
     DistInfo,
     barrier,
@@ -44,7 +44,7 @@ from bench.generators import GenerateFn, GeneratorOptions, build_generator, chec
 from bench.grids import make_grids
 from bench.metrics.context import EvalConfig, Evaluator, default_cache_dir
 from bench.metrics.registry import get_metric, metric_names
-from bench.plots import plot_all
+from bench.plots import PLOTS, plot_all
 from bench.progress import progress_bars, progress_enabled
 from bench.real_floor import REAL_RUN_ID, FloorPlan, plan_floor, write_floor
 from bench.results import build_table, write_table
@@ -470,6 +470,17 @@ def run_sweep(config: SweepConfig) -> dict[str, Any]:
         shutdown(dist)
 
 
+def _not_drawn(plot: str) -> str:
+    """Why a plot was not drawn: a metric it needs has no value in any run."""
+    axes = {p.name: (p.x, p.y) for p in PLOTS}
+    axes.update({name: (metric, COST_AXIS) for name, metric in COST_PLOTS})
+    needed = " or ".join(axes.get(plot, ()))
+    return (
+        f"not drawn: {needed or 'a metric it plots'} has no value in any run (the notes column "
+        "of results.csv says why)"
+    )
+
+
 def _report(summary: dict[str, Any]) -> None:
     out = summary["out"]
     rate = summary["images_per_second"]
@@ -483,7 +494,7 @@ def _report(summary: dict[str, Any]) -> None:
         csv_path, parquet_path = summary["results"]
         print(f"results table: {csv_path} (and {parquet_path.name})")
         for name, paths in summary.get("plots", {}).items():
-            where = ", ".join(str(p) for p in paths) if paths else "not drawn (metrics missing)"
+            where = ", ".join(str(p) for p in paths) if paths else _not_drawn(name)
             print(f"plot {name}: {where}")
     for method, path in summary.get("grids", {}).items():
         print(f"sample grid {method}: {path}")

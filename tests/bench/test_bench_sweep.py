@@ -119,7 +119,10 @@ def test_sweep_end_to_end_and_idempotent(coco, tmp_path, test_extractor, tiny_cl
     for name in ("pareto_pr", "pareto_clip_fid"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 1000
         assert (out / "plots" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
-    assert "plot pareto_is_fid: not drawn (metrics missing)" in printed
+    assert (
+        "plot pareto_is_fid: not drawn: fid or is has no value in any run (the notes column of "
+        "results.csv says why)"
+    ) in printed
     assert (out / "grids" / "cfg.png").is_file() and (out / "grids" / "clip.png").is_file()
     sweep = json.loads((out / "sweep.json").read_text())
     assert sweep["captions"]["kind"] == "coco" and sweep["captions"]["subset_seed"] == 0
