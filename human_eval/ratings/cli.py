@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 from glide.io import atomic_write_text as write_text
-from human_eval.database import open_database, utcnow
+from human_eval.database import db_url_from, open_database, utcnow
 from human_eval.errors import HumanEvalError
 from human_eval.ratings.bootstrap import BOOTSTRAP_UNITS, DEFAULT_UNIT, INTERVAL_METHOD
 from human_eval.ratings.compute import (
@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--db",
-        required=True,
-        help="database URL, e.g. sqlite:///votes.db or postgresql+psycopg://user:pw@host/db",
+        default=None,
+        help="database URL, e.g. sqlite:///votes.db or postgresql+psycopg://user:pw@host/db "
+        "(default: the environment variable HUMAN_EVAL_DB)",
     )
     p.add_argument("--study", required=True, help="study name (as given to study create)")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> tuple[Path, str]:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise HumanEvalError(f"--out: {str(out)!r} exists and is not a folder")
-    db = open_database(args.db)
+    db = open_database(db_url_from(args.db))
     try:
         study = load_study(db, args.study)
         conditions = conditions_frame(db, study)

@@ -333,3 +333,17 @@ def test_help_states_units_and_anchor(capsys) -> None:
         "-88.6",
     ):
         assert words in text, words
+
+
+def test_ratings_cli_reads_the_database_url_from_the_environment(
+    voted: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # the README's flow: export HUMAN_EVAL_DB once, then every command without --db
+    out = tmp_path / "env"
+    monkeypatch.setenv("HUMAN_EVAL_DB", voted)
+    assert ratings_main(["--study", "study", "--out", str(out), "--bootstrap", "20"]) == 0
+    assert (out / "ratings.json").is_file()
+    monkeypatch.delenv("HUMAN_EVAL_DB")
+    assert ratings_main(["--study", "study", "--out", str(tmp_path / "none")]) == 2
+    assert "--db: no database URL; give --db URL or set HUMAN_EVAL_DB" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
