@@ -43,7 +43,7 @@ from glide.guidance import (
 from glide.io import sha256_file
 from glide.samplers import SAMPLERS, get_sampler  # SAMPLERS: re-exported
 from glide.sampling import randn_rows
-from glide.schedule import get_named_beta_schedule
+from glide.schedule import get_named_beta_schedule, space_timesteps
 from glide.tokenizer import get_glide_tokenizer
 
 __all__ = [
@@ -147,6 +147,17 @@ def guidance_timesteps(
         return None
     abar = np.cumprod(1.0 - get_named_beta_schedule(noise_schedule, diffusion_steps))
     return interval.timesteps(abar)
+
+
+def _check_respacing(cfg: Any, respacing: str, argument: str) -> None:
+    """A GlideError naming ``argument`` when ``respacing`` cannot respace this model's steps."""
+    try:
+        space_timesteps(cfg.diffusion_steps, respacing)
+    except GlideError as err:
+        raise GlideError(
+            f"{argument}={respacing!r} for the {cfg.model_class} ({cfg.diffusion_steps} "
+            f"training steps): {err}"
+        ) from None
 
 
 def evaluations_per_image(
@@ -312,10 +323,7 @@ class Text2ImPipeline:
     ) -> torch.Tensor:
         cfg = model.config
         guide_at = guidance_timesteps(cfg.diffusion_steps, cfg.noise_schedule, interval)
-        try:
-            d = create_diffusion(cfg.diffusion_steps, cfg.noise_schedule, steps)
-        except GlideError as err:
-            raise GlideError(f"steps={steps!r} for the {cfg.model_class}: {err}") from None
+        d = create_diffusion(cfg.diffusion_steps, cfg.noise_schedule, steps)
         n, device = len(captions), next(model.parameters()).device
         use_cfg = guidance == "cfg" and scale != 1.0
         tokens, mask = self.tokenizer.encode_batch(
@@ -401,6 +409,10 @@ class Text2ImPipeline:
             raise GlideError(f"upsample_temp={upsample_temp!r} is invalid: expected (0, 2]")
         if upsample and self.upsampler is None:
             raise GlideError("upsample=True needs the upsampler: from_checkpoints(upsample=True)")
+        # both respacings checked before any sampling, not after the base stage has run
+        _check_respacing(self.base.config, steps, "steps")
+        if upsample:
+            _check_respacing(self.upsampler.config, upsample_steps, "upsample_steps")
         inpainting = self.base.config.inpaint
         if inpainting != (inpaint_image is not None) or (inpaint_image is None) != (
             inpaint_mask is None

@@ -205,6 +205,16 @@ def test_argument_errors(pipe):
             pipe(args.pop("captions"), args.pop("seeds"), **args)
     with pytest.raises(GlideError, match="upsample=True needs the upsampler"):
         Text2ImPipeline(pipe.base)(["a"], [1], upsample=True)
+    # a respacing the upsampler cannot take is refused before the base stage samples anything
+    stages = []
+    original = pipe._stage
+    pipe._stage = lambda *a, **k: stages.append(1) or original(*a, **k)
+    try:
+        with pytest.raises(GlideError, match="upsample_steps='quad1' for the .*'quadN' needs"):
+            pipe(["a"], [1], steps="2", upsample=True, upsample_steps="quad1")
+    finally:
+        del pipe._stage
+    assert stages == []
     with pytest.raises(GlideError, match="inpaint_image and inpaint_mask"):
         pipe(
             ["a"],
