@@ -40,7 +40,13 @@ from bench.distributed import (
 )
 from bench.errors import BenchError
 from bench.generate import generate_run
-from bench.generators import GenerateFn, GeneratorOptions, build_generator, check_generator_name
+from bench.generators import (
+    GenerateFn,
+    GeneratorOptions,
+    build_generator,
+    check_generator_name,
+    sampling_text,
+)
 from bench.grids import make_grids
 from bench.metrics.context import EvalConfig, Evaluator, default_cache_dir
 from bench.metrics.registry import get_metric, metric_names
@@ -421,7 +427,8 @@ def write_outputs(
         g = plan.config.generation
         subtitle = (
             f"{plan.captions.source['kind']} captions, n={plan.config.num_samples}, "
-            f"{g.resolution}px, {g.steps} {g.sampler} steps"
+            f"{g.resolution}px, "
+            + sampling_text({"generator": g.generator, "steps": g.steps, "sampler": g.sampler})
         )
         outputs["plots"] = plot_all(table, plan.out / "plots", subtitle)
         outputs["plots"].update(plot_cost_frontiers(table, plan.out / "plots", subtitle))

@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 from collections.abc import Sequence
 
+from bench.generators import sampling_text
 from bench.plots import REAL_METHOD
 from reports.blocks import Report, Section
 from reports.comparison import check_comparable, merge_sweeps
@@ -32,7 +33,7 @@ def _subtitle(inputs: SweepInputs, ratings: RatingsInputs | None) -> str:
         " vs ".join(method_name(m) for m in methods) or "no runs",
         f"{captions.get('kind', 'unknown')} captions, n={settings.get('num_samples', '?')}",
         f"{settings.get('resolution', '?')}px",
-        f"{settings.get('steps', '?')} {settings.get('sampler', '?')} steps",
+        sampling_text(settings),
         f"generator: {settings.get('generator', '?')}",
     ]
     if ratings is not None:

@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from bench.generators import SAMPLER_FREE_GENERATORS
 from bench.plots import REAL_METHOD
 from glide.versions import NUMERIC_PACKAGES, installed_versions
 from reports.blocks import Block, Cell, Code, Heading, KeyValues, Paragraph, Section, Table
@@ -77,6 +78,13 @@ def _get(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
     return d
 
 
+def _sampling(settings: dict[str, Any], key: str, unknown: str) -> str:
+    """A sampler setting as recorded, or that the generator did not use it."""
+    if settings.get("generator") in SAMPLER_FREE_GENERATORS:
+        return f"not used by --generator {settings['generator']} (recorded: {settings.get(key)})"
+    return str(settings.get(key, unknown))
+
+
 def run_settings(inputs: SweepInputs) -> dict[str, Any]:
     """The sweep's shared settings: from sweep.json, else from a run's spec.json (same keys)."""
     settings = _get(inputs.sweep, "settings", default={}) or {}
@@ -130,8 +138,8 @@ def _setup_rows(inputs: SweepInputs) -> list[tuple[str, str]]:
             f"{captions.get('reference', unknown)} ({captions.get('num_reference_images', '?')} "
             f"images; {captions.get('reference_preprocess', 'preprocessing not recorded')})",
         ),
-        ("Sampler", str(settings.get("sampler", unknown))),
-        ("Steps", str(settings.get("steps", unknown))),
+        ("Sampler", _sampling(settings, "sampler", unknown)),
+        ("Steps", _sampling(settings, "steps", unknown)),
         (
             "Resolution",
             f"{settings['resolution']}x{settings['resolution']}"

@@ -23,10 +23,12 @@ from bench.generators.registry import (
     GENERATORS,
     Factory,
     GenerateFn,
+    SAMPLER_FREE_GENERATORS,
     GeneratorOptions,
     build_generator,
     check_generator_name,
     register_generator,
+    sampling_text,
 )
 
 __all__ = [
@@ -34,11 +36,13 @@ __all__ = [
     "Factory",
     "GenerateFn",
     "GeneratorOptions",
+    "SAMPLER_FREE_GENERATORS",
     "build_generator",
     "check_generator_name",
     "diffusers",
     "folder",
     "glide",
     "register_generator",
+    "sampling_text",
     "toy",
 ]

@@ -16,7 +16,7 @@ conditions (:func:`bench.spec.generator_display_name`; the generator's registry 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,3 +100,18 @@ def check_methods(generator: str, methods: Sequence[str], supported: Sequence[st
             f"--method: {', '.join(bad)} is not available with --generator {generator}; "
             f"use --method {','.join(supported)}"
         )
+
+
+#: Generators whose images do not depend on --sampler/--steps: a sweep records their defaults
+#: in its settings (they are part of every run id), but no output may present them as how the
+#: images were made.
+SAMPLER_FREE_GENERATORS = frozenset({"folder"})
+
+
+def sampling_text(settings: Mapping[str, Any]) -> str:
+    """How a sweep's images were sampled, for plot subtitles and reports: ``"15 dpm++2m-sde
+    steps"``, or, for a generator that samples nothing here, that --sampler/--steps were not
+    used."""
+    if settings.get("generator") in SAMPLER_FREE_GENERATORS:
+        return f"images from --generator {settings['generator']} (--sampler/--steps unused)"
+    return f"{settings.get('steps', '?')} {settings.get('sampler', '?')} steps"

@@ -74,6 +74,19 @@ def test_folder_sweep_scores_the_images_given(coco, tmp_path, toy_and_layout):
     assert sweep["settings"]["generator"] == "folder"
     assert identity["display_name"] == "other-model" and identity["layout"] == "folders"
     assert identity["num_images"] == 4 * N and len(identity["images"]) == 24
+    # the report never presents the recorded --sampler/--steps defaults as how they were made
+    from reports.assemble import build_document
+    from reports.blocks import KeyValues
+    from reports.inputs import load_sweep
+
+    document = build_document(load_sweep(out), None)
+    assert "images from --generator folder (--sampler/--steps unused)" in document.subtitle
+    assert " steps;" not in document.subtitle.replace("--steps unused", "")
+    pairs = dict(
+        pair for b in document.section("evaluated").blocks if isinstance(b, KeyValues)
+        for pair in b.rows
+    )  # fmt: skip
+    assert pairs["Sampler"].startswith("not used by --generator folder (recorded: ")
     # another image gives another identity, so the finished sweep folder is not reused for it
     victim = next(layout.glob("cfg/3/*.png"))
     pixels = read_png(victim)
