@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bench.plots import series_method
 from bench.runfolder import RunFolder
 from bench.spec import format_interval, format_scale
 from glide.io import atomic_write_bytes
@@ -71,11 +72,10 @@ def make_grid(folders: Sequence[RunFolder], rows: int, out_path: Path) -> Path |
 
 
 def _series(folder: RunFolder) -> str:
-    """The method, with the guidance interval of a run that has one (``cfg sigma[0.3,3]``)."""
+    """The method, with the guidance interval of a run that has one (``cfg sigma[0.3,3]``;
+    :func:`bench.plots.series_method`, the one naming rule)."""
     interval = getattr(folder.spec, "guidance_interval", None)
-    if interval is None:
-        return folder.spec.method
-    return f"{folder.spec.method} sigma[{format_interval(interval)}]"
+    return series_method(folder.spec.method, "" if interval is None else format_interval(interval))
 
 
 def grid_file_name(series: str) -> str:

@@ -39,11 +39,10 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.spec import (
-    SAMPLERS,
     check_guidance_interval,
-    check_steps,
     format_interval,
     parse_methods,
+    parse_sampler_steps,
     parse_scales,
 )
 from bench.sweep_config import (
@@ -116,17 +115,8 @@ def _pairs(text: str, option: str) -> list[tuple[str, str]]:
             items[-1] += f",{piece}"
         else:
             items.append(piece)
-    pairs = []
-    for item in items:
-        sampler, sep, steps = item.partition(":")
-        if not sep or sampler not in SAMPLERS:
-            raise BenchError(
-                f"{option}: {item!r} is not SAMPLER:STEPS with SAMPLER in {', '.join(SAMPLERS)}, "
-                "e.g. ancestral:100,ddim:50,dpm++2m:15 (STEPS may be section counts: "
-                "ddim:5,4,1,1,2)"
-            )
-        pairs.append((sampler, check_steps(steps, option)))
-    return pairs
+    example = "ancestral:100,ddim:50,dpm++2m:15 (STEPS may be section counts: ddim:5,4,1,1,2)"
+    return [parse_sampler_steps(item, option, example) for item in items]
 
 
 def parse_intervals(text: str) -> list[tuple[float, float] | None]:

@@ -132,6 +132,18 @@ def check_steps(steps: str, option: str = "--steps") -> str:
     return steps
 
 
+def parse_sampler_steps(item: str, option: str, example: str) -> tuple[str, str]:
+    """``"ddim:quad13"`` -> ``("ddim", "quad13")``: a registered sampler and a valid respacing,
+    else a BenchError naming ``option`` (``example``: a valid value for the message)."""
+    sampler, sep, steps = item.partition(":")
+    if not sep or sampler not in SAMPLERS:
+        raise BenchError(
+            f"{option}: {item!r} is not SAMPLER:STEPS with SAMPLER in {', '.join(SAMPLERS)}, "
+            f"e.g. {example}"
+        )
+    return sampler, check_steps(steps, option)
+
+
 def step_count(steps: str, num_timesteps: int = 1000, option: str = "--steps") -> int:
     """How many sampling steps a respacing string keeps of ``num_timesteps`` training steps."""
     try:

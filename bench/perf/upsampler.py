@@ -21,19 +21,6 @@ from bench.perf.paired import (
 )
 
 
-def _sampler_steps(text: str, option: str) -> tuple[str, str]:
-    from bench.errors import BenchError
-    from bench.spec import SAMPLERS, check_steps
-
-    sampler, sep, steps = text.partition(":")
-    if not sep or sampler not in SAMPLERS:
-        raise BenchError(
-            f"{option}: {text!r} is not SAMPLER:STEPS with SAMPLER in {', '.join(SAMPLERS)}, "
-            "e.g. ddim:quad13"
-        )
-    return sampler, check_steps(steps, option)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.perf.upsampler", description=__doc__.split("\n\n")[0]
@@ -51,12 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bench.errors import BenchError
-    from bench.spec import step_count
+    from bench.spec import parse_sampler_steps, step_count
     from glide.errors import GlideError
 
     try:
-        baseline = _sampler_steps(args.baseline, "--baseline")
-        candidate = _sampler_steps(args.candidate, "--candidate")
+        baseline = parse_sampler_steps(args.baseline, "--baseline", "ddim:quad13")
+        candidate = parse_sampler_steps(args.candidate, "--candidate", "ddim:quad13")
         check_pipeline_options(args)
     except (BenchError, GlideError) as exc:
         print(f"error: {exc}", file=sys.stderr)
